@@ -34,7 +34,7 @@ class DusPlan:
             raise ValueError(f"the base model needs at least 2 layers, got n_layers={n!r}")
         if not isinstance(m, int) or isinstance(m, bool) or not 0 <= m < n / 2:
             raise ValueError(
-                f"m={m!r} is out of range for a {n}-layer model: m must be an integer with "
+                f"m={m!r} is out of range for a model with {n} layers: m must be an integer with "
                 f"0 <= m < n/2 = {n / 2:g}, so that the result (2·(n-m) layers) is deeper "
                 f"than the base (m=0 is the naive repeat; the paper used m=8 for n=32)"
             )
