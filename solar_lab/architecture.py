@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-import torch
-from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig, PreTrainedModel
+if TYPE_CHECKING:  # torch and transformers load only when a function needs them
+    import torch
+    from transformers import PretrainedConfig, PreTrainedModel
 
 PUBLISHED_CONFIGS = {
     "llama-2-7b": "Llama-2-7B",
@@ -30,8 +31,8 @@ REQUIRED_FIELDS = (
 COMPONENTS = ("embeddings", "attention", "mlp", "norms", "lm_head")
 
 
-def _as_dict(config: Mapping[str, Any] | PretrainedConfig) -> dict[str, Any]:
-    return config.to_dict() if isinstance(config, PretrainedConfig) else dict(config)
+def _as_dict(config: "Mapping[str, Any] | PretrainedConfig") -> dict[str, Any]:
+    return dict(config) if isinstance(config, Mapping) else config.to_dict()
 
 
 def load_config_dict(name: str) -> dict[str, Any]:
@@ -42,8 +43,10 @@ def load_config_dict(name: str) -> dict[str, Any]:
     return {k: v for k, v in json.loads(text).items() if not k.startswith("_")}
 
 
-def load_config(name: str) -> PretrainedConfig:
+def load_config(name: str) -> "PretrainedConfig":
     """A shipped published config as a transformers config object."""
+    from transformers import AutoConfig
+
     values = load_config_dict(name)
     return AutoConfig.for_model(values.pop("model_type"), **values)
 
@@ -64,7 +67,7 @@ class DecoderShape:
     num_experts_per_tok: int = 1
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any] | PretrainedConfig) -> "DecoderShape":
+    def from_config(cls, config: "Mapping[str, Any] | PretrainedConfig") -> "DecoderShape":
         """Read a shape from a config, with a clear error for missing fields or other families."""
         values = _as_dict(config)
         missing = [field for field in REQUIRED_FIELDS if values.get(field) is None]
@@ -133,8 +136,11 @@ class DecoderShape:
         return sum(self.parameters_by_component(active_only).values())
 
 
-def meta_model(config: PretrainedConfig) -> PreTrainedModel:
+def meta_model(config: "PretrainedConfig") -> "PreTrainedModel":
     """The model a config describes, on the meta device: real shapes, no memory, no weights."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
     with torch.device("meta"):
         return AutoModelForCausalLM.from_config(config)
 
@@ -154,7 +160,7 @@ def component_of(parameter_name: str) -> str:
     raise ValueError(f"parameter {parameter_name!r} belongs to no known component")
 
 
-def count_by_component(model: torch.nn.Module) -> dict[str, int]:
+def count_by_component(model: "torch.nn.Module") -> dict[str, int]:
     """Count a model's parameters per component (shared tensors counted once)."""
     counts = dict.fromkeys(COMPONENTS, 0)
     for name, parameter in model.named_parameters():

@@ -9,16 +9,17 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping, TypeVar
-
-import torch
-from transformers import PretrainedConfig, PreTrainedModel
+from typing import TYPE_CHECKING, Any, Mapping, TypeVar
 
 from solar_lab.architecture import DecoderShape
 
+if TYPE_CHECKING:  # torch and transformers load only when a model is up-scaled in memory
+    import torch
+    from transformers import PretrainedConfig, PreTrainedModel
+
 LAYER_NAME = re.compile(r"^(?P<head>(?:.*\.)?layers\.)(?P<index>\d+)(?P<tail>\..+)$")
 
-ConfigLike = TypeVar("ConfigLike", dict, PretrainedConfig)
+ConfigLike = TypeVar("ConfigLike", dict, "PretrainedConfig")
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class DusPlan:
         return [(first.start, first.stop), (second.start, second.stop)]
 
 
-def plan_for(config: Mapping[str, Any] | PretrainedConfig, m: int) -> DusPlan:
+def plan_for(config: "Mapping[str, Any] | PretrainedConfig", m: int) -> DusPlan:
     """The DUS plan for a Llama-family config (checked) and m."""
     return DusPlan(DecoderShape.from_config(config).num_hidden_layers, m)
 
@@ -110,12 +111,12 @@ def upscaled_names(name: str, plan: DusPlan) -> list[str]:
     return [f"{match['head']}{new}{match['tail']}" for new in plan.destinations(source)]
 
 
-def upscaled_state_dict(state_dict: Mapping[str, torch.Tensor], plan: DusPlan) -> dict[str, torch.Tensor]:
+def upscaled_state_dict(state_dict: "Mapping[str, torch.Tensor]", plan: DusPlan) -> "dict[str, torch.Tensor]":
     """The up-scaled model's state dict: every tensor is its source tensor, renamed (not copied)."""
     return {new: tensor for name, tensor in state_dict.items() for new in upscaled_names(name, plan)}
 
 
-def depth_upscale(model: PreTrainedModel, m: int) -> PreTrainedModel:
+def depth_upscale(model: "PreTrainedModel", m: int) -> "PreTrainedModel":
     """Up-scale a Hugging Face Llama-family model in memory: a new, independent model.
 
     The new model is built from the up-scaled config, so each attention layer carries its
@@ -129,7 +130,7 @@ def depth_upscale(model: PreTrainedModel, m: int) -> PreTrainedModel:
         )
     plan = plan_for(model.config, m)
     new_config = upscaled_config(model.config, m)
-    new_model = type(model)(new_config).to(dtype=model.dtype, device=model.device)
+    new_model = type(model)._from_config(new_config, dtype=model.dtype).to(model.device)
     new_model.load_state_dict(upscaled_state_dict(model.state_dict(), plan), strict=True)
     new_model.generation_config = copy.deepcopy(model.generation_config)
     return new_model.train(model.training)
