@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 
-COMMAND_MODULES = ("solar_lab.checkpoint_upscale",)
+COMMAND_MODULES = ("solar_lab.checkpoint_upscale", "solar_lab.gguf_commands")
 """Modules that each define ``register(subparsers)``; a registered parser sets ``func``."""
 
 

@@ -1,0 +1,61 @@
+"""The GGUF commands: ``export-gguf``, ``quantize`` and ``chat``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from solar_lab.chat import chat, load_model
+from solar_lab.gguf_export import OUTTYPES, export_gguf
+from solar_lab.quantize import QUANT_TYPES, fallbacks, quantize, tensor_types
+
+
+def run_export(args: argparse.Namespace) -> int:
+    path = export_gguf(args.checkpoint, args.out, args.outtype)
+    print(f"wrote {path} ({args.outtype.upper()})")
+    return 0
+
+
+def run_quantize(args: argparse.Namespace) -> int:
+    path = quantize(args.input, args.out, args.type)
+    tensors = tensor_types(path)
+    fell_back = fallbacks(tensors, args.type)
+    print(f"wrote {path} ({args.type}, {path.stat().st_size:,} bytes)")
+    for name, kind in fell_back.items():
+        print(f"  {name}: rows not a multiple of 256, stored as {kind}")
+    return 0
+
+
+def run_chat(args: argparse.Namespace) -> int:
+    def show(piece: str) -> None:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+
+    with load_model(args.model, n_ctx=args.n_ctx, n_gpu_layers=args.n_gpu_layers) as llm:
+        result = chat(llm, args.prompt, system=args.system, max_tokens=args.max_tokens, on_text=show)
+    print()
+    print(f"[{result.tokens} tokens, {result.tokens_per_second:.1f} tokens/s]", file=sys.stderr)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    export = subparsers.add_parser("export-gguf", help="write a Llama/Mistral checkpoint directory as GGUF")
+    export.add_argument("checkpoint", help="Hugging Face checkpoint directory with tokenizer.model")
+    export.add_argument("out", help="the GGUF file to write")
+    export.add_argument("--outtype", choices=sorted(OUTTYPES), default="f32")
+    export.set_defaults(func=run_export)
+
+    quant = subparsers.add_parser("quantize", help="quantize an F32/F16 GGUF with llama.cpp")
+    quant.add_argument("input", help="F32 or F16 GGUF file")
+    quant.add_argument("out", help="the quantized GGUF file to write")
+    quant.add_argument("--type", choices=list(QUANT_TYPES), default="Q4_K_M")
+    quant.set_defaults(func=run_quantize)
+
+    talk = subparsers.add_parser("chat", help="answer one prompt in SOLAR's format, streaming the reply")
+    talk.add_argument("model", help="GGUF model file")
+    talk.add_argument("prompt", help="the user's message")
+    talk.add_argument("--system", default=None, help="optional system message")
+    talk.add_argument("--max-tokens", type=int, default=256)
+    talk.add_argument("--n-ctx", type=int, default=512)
+    talk.add_argument("--n-gpu-layers", type=int, default=0, help="layers to offload (-1: all; needs a CUDA build)")
+    talk.set_defaults(func=run_chat)
