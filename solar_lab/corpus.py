@@ -125,17 +125,35 @@ def sequence(rng: random.Random) -> str:
     return f"Look at this series: {shown}, ... The next number is {terms[length]}."
 
 
-def comparison(rng: random.Random) -> str:
-    """A chain of three people under one relation, then a yes/no question about two of them."""
+@dataclass(frozen=True)
+class Puzzle:
+    """Two stated comparisons, a question about two of the three people, and its answer."""
+
+    relation: str
+    order: list[str]
+    """The three people from the one the relation puts first (e.g. fastest) to the last."""
+    stated: str
+    question: str
+    answer: bool
+
+
+def comparison_puzzle(rng: random.Random) -> Puzzle:
+    """Three people chained by one relation, stated in random order, and a yes/no question."""
     first, second, third = rng.sample(NAMES, 3)
     relation = rng.choice(RELATIONS)
     chain = [(second, first), (third, second)]
     rng.shuffle(chain)
     order = [third, second, first]
     a, b = rng.sample(order, 2)
-    answer = "Yes" if order.index(a) < order.index(b) else "No"
     stated = " ".join(f"{x} {relation} {y}." for x, y in chain)
-    return f"{stated} {RELATION_QUESTIONS[relation].format(a=a, b=b)} {answer}."
+    question = RELATION_QUESTIONS[relation].format(a=a, b=b)
+    return Puzzle(relation, order, stated, question, order.index(a) < order.index(b))
+
+
+def comparison(rng: random.Random) -> str:
+    """A chain of three people under one relation, then a yes/no question about two of them."""
+    puzzle = comparison_puzzle(rng)
+    return f"{puzzle.stated} {puzzle.question} {'Yes' if puzzle.answer else 'No'}."
 
 
 def document(rng: random.Random, world: World) -> str:

@@ -1,0 +1,179 @@
+"""DPO: the loss against its formula and against TRL's own code, log-probs, the loop and metrics."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from types import SimpleNamespace
+
+import pytest
+import torch
+from trl import DPOTrainer
+
+from _align_fixtures import make_model, make_tokenizer
+from solar_lab import instruct_data
+from solar_lab.dpo import (
+    all_pair_logps,
+    check_beta,
+    dpo_loss,
+    encode_pairs,
+    pair_batch,
+    preference_accuracy,
+    sequence_logps,
+    train_dpo,
+)
+from solar_lab.sft import collate, encode, pad_token_id
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory):
+    return make_tokenizer(tmp_path_factory.mktemp("tokenizer"))
+
+
+class _Accelerator:
+    device = torch.device("cpu")
+
+    def gather_for_metrics(self, tensor):
+        return tensor
+
+    def gather(self, tensor):
+        return tensor
+
+
+class _LogProbModel:
+    """Stands in for TRL's fused-LM-head model: returns given per-token log-probs, chosen rows first."""
+
+    training = True
+
+    def __init__(self, per_token: torch.Tensor):
+        self.per_token = per_token
+
+    def __call__(self, **kwargs):
+        rows, width = self.per_token.shape
+        zeros = torch.zeros(rows, width)
+        return SimpleNamespace(log_probs=self.per_token, entropy=zeros, mean_logits=zeros, is_top1=zeros.bool())
+
+
+def trl_dpo(pc, pr, rc, rr, beta):
+    """TRL 1.16's DPOTrainer._compute_loss (sigmoid loss) run on given sequence log-probs."""
+    pairs = len(pc)
+    per_token = torch.stack([torch.cat([pc, pr]), torch.zeros(2 * pairs)], dim=1)
+    trainer = SimpleNamespace(
+        model=_LogProbModel(per_token), accelerator=_Accelerator(), aux_loss_enabled=False, ld_alpha=None,
+        precompute_ref_logps=True, f_divergence_type="reverse_kl", loss_types=["sigmoid"], loss_weights=[1.0],
+        beta=beta, use_weighting=False, label_smoothing=0.0, _total_train_tokens=0, _tp_size=1,
+        _metrics={"train": defaultdict(list), "eval": defaultdict(list)},
+        args=SimpleNamespace(gradient_checkpointing_kwargs=None),
+    )
+    ones = torch.ones(2 * pairs, 3, dtype=torch.long)
+    inputs = {"input_ids": ones, "attention_mask": ones, "completion_mask": torch.tensor([[0, 1, 1]] * (2 * pairs)),
+              "ref_chosen_logps": rc, "ref_rejected_logps": rr}
+    loss = DPOTrainer._compute_loss(trainer, trainer.model, inputs, return_outputs=False)
+    return loss, trainer._metrics["train"]
+
+
+def test_dpo_loss_matches_the_formula_on_hand_picked_numbers():
+    losses, chosen, rejected = dpo_loss(
+        torch.tensor([-1.0, -5.0]), torch.tensor([-3.0, -2.0]), torch.tensor([-2.0, -4.0]), torch.tensor([-2.0, -4.0]), 0.5
+    )
+    # pair 0: β((−1+2) − (−3+2)) = 1 → log(1+e^−1); pair 1: β((−5+4) − (−2+4)) = −1.5 → log(1+e^1.5)
+    assert losses.tolist() == pytest.approx([math.log1p(math.exp(-1.0)), math.log1p(math.exp(1.5))])
+    assert chosen.tolist() == pytest.approx([0.5, -0.5])
+    assert rejected.tolist() == pytest.approx([-0.5, 1.0])
+    equal = dpo_loss(torch.tensor([-7.0]), torch.tensor([-7.0]), torch.tensor([-3.0]), torch.tensor([-3.0]), 2.0)[0]
+    assert equal.item() == pytest.approx(math.log(2))
+
+
+@pytest.mark.parametrize("beta", [0.05, 0.1, 1.0])
+def test_dpo_loss_equals_trl_on_the_same_batch(beta):
+    torch.manual_seed(0)
+    pc, pr, rc, rr = (torch.randn(6) * 4 - 30 for _ in range(4))
+    losses, chosen, rejected = dpo_loss(pc, pr, rc, rr, beta)
+    loss, metrics = trl_dpo(pc, pr, rc, rr, beta)
+    assert losses.mean().item() == pytest.approx(loss.item(), rel=1e-6)
+    assert chosen.mean().item() == pytest.approx(metrics["rewards/chosen"][0], rel=1e-5)
+    assert rejected.mean().item() == pytest.approx(metrics["rewards/rejected"][0], rel=1e-5)
+    assert (chosen > rejected).float().mean().item() == pytest.approx(metrics["rewards/accuracies"][0])
+    for i in range(6):  # one pair at a time: every per-pair loss, not only the mean
+        single = trl_dpo(pc[i : i + 1], pr[i : i + 1], rc[i : i + 1], rr[i : i + 1], beta)[0]
+        assert losses[i].item() == pytest.approx(single.item(), rel=1e-6)
+
+
+def test_dpo_loss_gradient_flows_to_policy_only():
+    pc, pr = torch.tensor([-4.0], requires_grad=True), torch.tensor([-4.0], requires_grad=True)
+    losses, chosen, _ = dpo_loss(pc, pr, torch.tensor([-4.0]), torch.tensor([-4.0]), 0.1)
+    losses.sum().backward()
+    assert pc.grad.item() == pytest.approx(-0.05) and pr.grad.item() == pytest.approx(0.05)
+    assert not chosen.requires_grad
+
+
+@pytest.mark.parametrize("beta", [0, -0.1, float("nan")])
+def test_beta_must_be_positive(beta):
+    with pytest.raises(ValueError, match="beta must be positive"):
+        check_beta(beta)
+    with pytest.raises(ValueError, match="beta"):
+        dpo_loss(torch.zeros(1), torch.zeros(1), torch.zeros(1), torch.zeros(1), beta)
+
+
+def test_sequence_logps_sums_response_tokens_only(tokenizer):
+    model = make_model(len(tokenizer))
+    rows = instruct_data.make_preferences()[:3]
+    examples = [encode(tokenizer, row["prompt"], row["chosen"], 256) for row in rows]
+    batch = collate(examples, pad_token_id(tokenizer))
+    logps = sequence_logps(model, batch)
+    with torch.no_grad():
+        for row, example in enumerate(examples):  # transformers' own loss: mean negative log-prob per label
+            count = sum(label != -100 for label in example["labels"])
+            expected = -model(**collate([example], pad_token_id(tokenizer))).loss.item() * count
+            assert logps[row].item() == pytest.approx(expected, rel=1e-4)
+
+
+def test_training_makes_the_implicit_reward_prefer_chosen(tokenizer):
+    rows = [row for row in instruct_data.make_preferences() if row["kind"] == "premise"][:8]
+    pairs = encode_pairs(tokenizer, rows, 256)
+    pad = pad_token_id(tokenizer)
+    policy, reference = make_model(len(tokenizer), seed=1), make_model(len(tokenizer), seed=1)
+    reference_before = {name: tensor.clone() for name, tensor in reference.state_dict().items()}
+    log = train_dpo(policy, reference, pairs, pad, steps=12, beta=0.5, batch_size=8, lr=2e-2, progress=False)
+    assert log[0]["loss"] == pytest.approx(math.log(2), abs=1e-5)  # policy == reference at step 0
+    assert log[-1]["loss"] < 0.3 and log[-1]["rewards/accuracies"] == 1.0 and log[-1]["rewards/margins"] > 1
+    chosen, rejected = all_pair_logps(policy, pairs, pad)
+    ref_chosen, ref_rejected = all_pair_logps(reference, pairs, pad)
+    assert preference_accuracy(chosen - ref_chosen, rejected - ref_rejected) == 1.0
+    # the reference is left as it was: same weights, and still trainable (a copy can start another DPO run)
+    assert all(torch.equal(reference_before[name], tensor) for name, tensor in reference.state_dict().items())
+    assert all(p.requires_grad for p in reference.parameters())
+
+
+def test_sft_weight_keeps_the_chosen_answers_likely(tokenizer):
+    rows = [row for row in instruct_data.make_preferences() if row["kind"] == "premise"][:8]
+    pairs = encode_pairs(tokenizer, rows, 256)
+    pad = pad_token_id(tokenizer)
+    chosen_logps = {}
+    for weight in (0.0, 1.0):
+        policy, reference = make_model(len(tokenizer), seed=1), make_model(len(tokenizer), seed=1)
+        train_dpo(policy, reference, pairs, pad, steps=12, beta=0.5, batch_size=8, lr=2e-2, progress=False,
+                  sft_weight=weight)
+        chosen_logps[weight] = all_pair_logps(policy, pairs, pad)[0].mean().item()
+    assert chosen_logps[1.0] > chosen_logps[0.0] + 1.0
+
+
+def test_pair_batch_puts_chosen_first(tokenizer):
+    pairs = encode_pairs(tokenizer, instruct_data.make_preferences()[:2], 256)
+    batch = pair_batch(pairs, pad_token_id(tokenizer))
+    first_chosen = torch.tensor(pairs[0][0]["input_ids"])
+    assert batch["input_ids"].shape[0] == 4
+    assert torch.equal(batch["input_ids"][0, : len(first_chosen)], first_chosen)
+
+
+def test_encode_pairs_names_the_row_that_is_too_long(tokenizer):
+    rows = instruct_data.make_preferences()[:2]
+    rows[1] = {**rows[1], "rejected": "far too long " * 40}
+    with pytest.raises(ValueError, match=r"row 1 \(rejected\).*max_length=128"):
+        encode_pairs(tokenizer, rows, 128)
+
+
+def test_preference_accuracy_counts_strict_wins_and_checks_shapes():
+    assert preference_accuracy(torch.tensor([1.0, 2.0, 3.0, 0.0]), torch.tensor([0.0, 2.0, 1.0, 5.0])) == 0.5
+    with pytest.raises(ValueError, match="equally long"):
+        preference_accuracy(torch.zeros(2), torch.zeros(3))

@@ -1,0 +1,75 @@
+"""Instruction tuning: the template, response-only labels, padding, the loop and generation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from _align_fixtures import make_model, make_tokenizer
+from solar_lab import instruct_data
+from solar_lab.prompt import solar_prompt
+from solar_lab.sft import IGNORE, collate, encode, encode_rows, generate, pad_token_id, train_sft
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory):
+    return make_tokenizer(tmp_path_factory.mktemp("tokenizer"))
+
+
+def test_encode_masks_the_prompt_and_ends_with_eos(tokenizer):
+    example = encode(tokenizer, "How many eggs can a cow lay in a year?", "A cow is a mammal.", 256)
+    ids, labels = example["input_ids"], example["labels"]
+    prompt_length = len(tokenizer(solar_prompt("How many eggs can a cow lay in a year?"))["input_ids"])
+    assert ids[0] == tokenizer.bos_token_id and ids[-1] == tokenizer.eos_token_id
+    assert labels[:prompt_length] == [IGNORE] * prompt_length
+    assert labels[prompt_length:] == ids[prompt_length:]
+    assert tokenizer.decode(ids[prompt_length:], skip_special_tokens=True).strip() == "A cow is a mammal."
+
+
+def test_encode_rows_names_the_row_that_does_not_fit(tokenizer):
+    rows = [{"prompt": "What is 2 + 2?", "response": "4."}, {"prompt": "What is 3 + 3? " * 30, "response": "6."}]
+    assert len(encode_rows(tokenizer, rows[:1], 64)) == 1
+    with pytest.raises(ValueError, match=r"row 1: .* more than max_length=64"):
+        encode_rows(tokenizer, rows, 64)
+
+
+def test_collate_pads_right_and_masks_padding():
+    examples = [{"input_ids": [1, 5, 6], "labels": [IGNORE, 5, 6]}, {"input_ids": [1, 7], "labels": [IGNORE, 7]}]
+    batch = collate(examples, pad_id=0)
+    assert batch["input_ids"].tolist() == [[1, 5, 6], [1, 7, 0]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
+    assert batch["labels"].tolist() == [[IGNORE, 5, 6], [IGNORE, 7, IGNORE]]
+
+
+def test_loss_ignores_prompt_tokens(tokenizer):
+    model = make_model(len(tokenizer))
+    example = encode(tokenizer, "What is 12 + 30?", "12 + 30 = 42.", 256)
+    batch = collate([example], pad_token_id(tokenizer))
+    logits = model(input_ids=batch["input_ids"]).logits[0, :-1]
+    targets = batch["labels"][0, 1:]
+    kept = targets != IGNORE
+    manual = torch.nn.functional.cross_entropy(logits[kept], targets[kept])
+    assert model(**batch).loss.item() == pytest.approx(manual.item(), rel=1e-5)
+    assert kept.sum().item() == len(tokenizer("12 + 30 = 42.", add_special_tokens=False)["input_ids"]) + 1
+
+
+def test_training_teaches_an_answer_that_generation_returns(tokenizer):
+    rows = [row for row in instruct_data.make_instructions() if "monkey" in row["prompt"]][:1]
+    examples = encode_rows(tokenizer, rows, 256)
+    model = make_model(len(tokenizer), layers=1)
+    before = generate(model, tokenizer, [rows[0]["prompt"]], max_new_tokens=40)[0]
+    losses = train_sft(model, examples, pad_token_id(tokenizer), steps=30, batch_size=1, lr=2e-2, progress=False)
+    assert losses[-1] < 0.1 * losses[0]
+    after = generate(model, tokenizer, [rows[0]["prompt"]], max_new_tokens=40)[0]
+    assert after == rows[0]["response"] != before
+
+
+def test_shuffled_batches_walk_epochs_without_repeats():
+    from solar_lab.sft import shuffled_batches
+
+    batches = shuffled_batches(6, 2, seed=0)
+    epoch = [i for _ in range(3) for i in next(batches)]
+    assert sorted(epoch) == list(range(6))
+    assert sorted(next(shuffled_batches(3, 8, seed=0))) == [0, 1, 2]
+    with pytest.raises(ValueError, match="positive batch size"):
+        next(shuffled_batches(3, 0, seed=0))

@@ -1,0 +1,43 @@
+"""Regenerate the shipped instruction and preference data (solar_lab/data/*.jsonl) from a seed.
+
+    .venv/bin/python tools/make_alignment_data.py          # writes the four JSONL files
+    .venv/bin/python tools/make_alignment_data.py --check  # exit 1 if a shipped file differs
+
+The rows come from solar_lab.instruct_data.make_all; see solar_lab/data/DATA_CARD.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from solar_lab import instruct_data
+
+DATA = Path(__file__).resolve().parents[1] / "solar_lab" / "data"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="compare with the shipped files, write nothing")
+    args = parser.parse_args()
+    stale = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for name, rows in instruct_data.make_all().items():
+            target = DATA / name
+            if args.check:
+                fresh = Path(scratch) / name
+                instruct_data.write_jsonl(rows, fresh)
+                if not target.is_file() or target.read_bytes() != fresh.read_bytes():
+                    stale.append(name)
+                continue
+            instruct_data.write_jsonl(rows, target)
+            print(f"{target.relative_to(DATA.parents[1])}: {len(rows)} rows")
+    for name in stale:
+        print(f"{name}: differs from a fresh regeneration; run tools/make_alignment_data.py")
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
