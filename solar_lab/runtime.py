@@ -86,9 +86,15 @@ def seed_everything(seed: int) -> None:
 
 
 def setup(packages: tuple[str, ...] = KEY_PACKAGES, seed: int = 0) -> Runtime:
-    """First call of every notebook: fix seeds, choose plotly's renderer, print the runtime."""
-    import plotly.io as pio
+    """First call of every notebook: fix seeds, choose plotly's renderer, print the runtime.
 
+    transformers' weight-loading bars are switched off: they say nothing a student needs and
+    would make outputs differ from run to run.
+    """
+    import plotly.io as pio
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
     seed_everything(seed)
     pio.renderers.default = "colab" if in_colab() else "plotly_mimetype+notebook_connected"
     runtime = describe(packages)
