@@ -24,9 +24,14 @@ def check_beta(beta: float) -> float:
 
 
 def sequence_logps(model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Log-probability of each row's labelled (response) tokens, summed per row."""
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    labels = batch["labels"][:, 1:]
+    """Log-probability of each row's labelled (response) tokens, summed per row.
+
+    The inputs move to ``model.device`` here, the one place DPO feeds a model; the labels
+    follow the logits.
+    """
+    device = model.device
+    logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits
+    labels = batch["labels"][:, 1:].to(logits.device)
     logps = torch.log_softmax(logits[:, :-1].float(), dim=-1)
     mask = labels != IGNORE
     token_logps = torch.gather(logps, 2, labels.clamp(min=0).unsqueeze(2)).squeeze(2)
@@ -89,11 +94,14 @@ def train_dpo(
     ``sft_weight`` > 0 adds that much of the chosen answers' mean token cross-entropy to the
     loss (TRL's ``rpo_alpha``): DPO alone may push the chosen answer's probability down as
     long as the rejected one falls faster, and on a small model that spoils greedy answers.
+    ``seed`` fixes the batch order through a local generator; the global random state is
+    left alone. Policy and reference must share one device.
     """
     from tqdm.auto import tqdm
 
     beta = check_beta(beta)
-    torch.manual_seed(seed)
+    if reference.device != policy.device:
+        raise ValueError(f"policy is on {policy.device} but reference on {reference.device}; move both to one device")
     reference.eval()
     optimizer = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=0.0)
     batches = shuffled_batches(len(pairs), batch_size, seed)
@@ -109,7 +117,7 @@ def train_dpo(
         )
         loss = losses.mean()
         if sft_weight:
-            chosen_tokens = (batch["labels"][: len(policy_chosen), 1:] != IGNORE).sum()
+            chosen_tokens = int((batch["labels"][: len(policy_chosen), 1:] != IGNORE).sum())
             loss = loss - sft_weight * policy_chosen.sum() / chosen_tokens
         optimizer.zero_grad()
         loss.backward()
@@ -137,14 +145,14 @@ def step_metrics(
 def all_pair_logps(
     model: PreTrainedModel, pairs: list[tuple[dict, dict]], pad_id: int, batch_size: int = 64
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Summed response log-probs of every pair under ``model``: (chosen, rejected)."""
+    """Summed response log-probs of every pair under ``model``: (chosen, rejected), on the CPU."""
     model.eval()
     chosen, rejected = [], []
     for start in range(0, len(pairs), batch_size):
         c, r = pair_logps(model, pair_batch(pairs[start : start + batch_size], pad_id))
         chosen.append(c)
         rejected.append(r)
-    return torch.cat(chosen), torch.cat(rejected)
+    return torch.cat(chosen).cpu(), torch.cat(rejected).cpu()
 
 
 def preference_accuracy(chosen_scores: torch.Tensor, rejected_scores: torch.Tensor) -> float:

@@ -73,8 +73,11 @@ def shuffled_batches(count: int, batch_size: int, seed: int) -> Iterator[list[in
 
 
 def response_loss(model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Mean next-token cross-entropy over response tokens (transformers shifts the labels)."""
-    return model(**batch).loss
+    """Mean next-token cross-entropy over response tokens (transformers shifts the labels).
+
+    The batch moves to ``model.device`` here, the one place the SFT loop feeds the model.
+    """
+    return model(**{name: tensor.to(model.device) for name, tensor in batch.items()}).loss
 
 
 def train_sft(
@@ -87,10 +90,13 @@ def train_sft(
     seed: int = 0,
     progress: bool = True,
 ) -> list[float]:
-    """Instruction-tune ``model`` in place with AdamW; returns the loss of every step."""
+    """Instruction-tune ``model`` in place with AdamW; returns the loss of every step.
+
+    ``seed`` fixes the batch order through a local generator; the global random state is
+    left alone. The model stays on its device; each batch is moved there.
+    """
     from tqdm.auto import tqdm
 
-    torch.manual_seed(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     batches = shuffled_batches(len(examples), batch_size, seed)
     model.train()
@@ -114,15 +120,20 @@ def generate(
     max_new_tokens: int = 32,
     batch_size: int = 64,
 ) -> list[str]:
-    """Greedy answers to ``prompts`` (each wrapped in SOLAR's template), without the prompt."""
+    """Greedy answers to ``prompts`` (each wrapped in SOLAR's template), without the prompt.
+
+    The prompts are left-padded into tensors on ``model.device``, so a model on a GPU works.
+    """
     model.eval()
     answers = []
     for start in range(0, len(prompts), batch_size):
         encoded = [tokenizer(solar_prompt(p))["input_ids"] for p in prompts[start : start + batch_size]]
         width = max(len(ids) for ids in encoded)
         pad_id = pad_token_id(tokenizer)
-        input_ids = torch.tensor([[pad_id] * (width - len(ids)) + ids for ids in encoded])
-        attention_mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in encoded])
+        input_ids = torch.tensor([[pad_id] * (width - len(ids)) + ids for ids in encoded], device=model.device)
+        attention_mask = torch.tensor(
+            [[0] * (width - len(ids)) + [1] * len(ids) for ids in encoded], device=model.device
+        )
         output = model.generate(
             input_ids=input_ids,
             attention_mask=attention_mask,

@@ -11,6 +11,7 @@ import torch
 from trl import DPOTrainer
 
 from _align_fixtures import make_model, make_tokenizer
+from _device_fixtures import ELSEWHERE, ElsewhereModel
 from solar_lab import instruct_data
 from solar_lab.dpo import (
     all_pair_logps,
@@ -156,6 +157,28 @@ def test_sft_weight_keeps_the_chosen_answers_likely(tokenizer):
                   sft_weight=weight)
         chosen_logps[weight] = all_pair_logps(policy, pairs, pad)[0].mean().item()
     assert chosen_logps[1.0] > chosen_logps[0.0] + 1.0
+
+
+def test_dpo_feeds_each_model_on_its_device(tokenizer):
+    pairs = encode_pairs(tokenizer, instruct_data.make_preferences()[:4], 256)
+    pad = pad_token_id(tokenizer)
+    policy, reference = ElsewhereModel(len(tokenizer)), ElsewhereModel(len(tokenizer))
+    log = train_dpo(policy, reference, pairs, pad, steps=2, batch_size=2, sft_weight=1.0, progress=False)
+    chosen, rejected = all_pair_logps(policy, pairs, pad)
+    assert len(log) == 2 and chosen.shape == rejected.shape == (4,)
+    assert len(reference.seen) == 2 * 2 and len(policy.seen) == 2 * 2 + 2  # ids and mask per call
+    assert set(policy.seen) == set(reference.seen) == {ELSEWHERE}
+    with pytest.raises(ValueError, match="move both to one device"):
+        train_dpo(make_model(len(tokenizer)), reference, pairs, pad, steps=1, batch_size=2, progress=False)
+
+
+def test_train_dpo_leaves_the_global_random_state_alone(tokenizer):
+    pairs = encode_pairs(tokenizer, instruct_data.make_preferences()[:4], 256)
+    policy, reference = make_model(len(tokenizer), seed=1), make_model(len(tokenizer), seed=1)
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    train_dpo(policy, reference, pairs, pad_token_id(tokenizer), steps=2, batch_size=2, seed=7, progress=False)
+    assert torch.equal(torch.get_rng_state(), state)
 
 
 def test_pair_batch_puts_chosen_first(tokenizer):

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from _align_fixtures import make_model, make_tokenizer
+from _device_fixtures import ELSEWHERE, ElsewhereModel
 from solar_lab import instruct_data
 from solar_lab.prompt import solar_prompt
 from solar_lab.sft import IGNORE, collate, encode, encode_rows, generate, pad_token_id, train_sft
@@ -62,6 +63,29 @@ def test_training_teaches_an_answer_that_generation_returns(tokenizer):
     assert losses[-1] < 0.1 * losses[0]
     after = generate(model, tokenizer, [rows[0]["prompt"]], max_new_tokens=40)[0]
     assert after == rows[0]["response"] != before
+
+
+def test_training_and_generation_feed_the_model_on_its_device(tokenizer):
+    examples = encode_rows(tokenizer, instruct_data.make_instructions()[:4], 256)
+    model = ElsewhereModel(len(tokenizer), tokenizer.eos_token_id)
+    losses = train_sft(model, examples, pad_token_id(tokenizer), steps=2, batch_size=2, progress=False)
+    answers = generate(model, tokenizer, ["What is 2 + 2?", "Can a cow lay eggs?"], max_new_tokens=3)
+    assert len(losses) == 2 and answers == ["", ""]
+    assert len(model.seen) == 2 * 3 + 2 and set(model.seen) == {ELSEWHERE}  # ids, mask, labels per step; ids, mask
+
+
+def test_the_seed_fixes_the_batch_order_without_touching_the_global_random_state(tokenizer):
+    examples = encode_rows(tokenizer, instruct_data.make_instructions()[:8], 256)
+
+    def run(seed: int) -> list[float]:
+        model = make_model(len(tokenizer), layers=1)
+        torch.manual_seed(123)
+        state = torch.get_rng_state()
+        losses = train_sft(model, examples, pad_token_id(tokenizer), steps=3, batch_size=2, seed=seed, progress=False)
+        assert torch.equal(torch.get_rng_state(), state)
+        return losses
+
+    assert run(0) == run(0) != run(1)
 
 
 def test_shuffled_batches_walk_epochs_without_repeats():

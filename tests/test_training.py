@@ -6,6 +6,7 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from _device_fixtures import ELSEWHERE, ElsewhereModel
 from solar_lab.training import evaluate_loss, learning_rate, token_blocks, train
 
 
@@ -40,6 +41,21 @@ def test_same_seed_same_run():
     logs = [train(tiny_model(), blocks, steps=5, batch_size=8, seed=1, progress=False) for _ in range(2)]
     other = train(tiny_model(), blocks, steps=5, batch_size=8, seed=2, progress=False)
     assert logs[0].train_loss == logs[1].train_loss != other.train_loss
+
+
+def test_training_leaves_the_global_random_state_alone():
+    model, blocks = tiny_model(), counting_blocks()
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    train(model, blocks, steps=3, batch_size=8, seed=5, progress=False)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_every_batch_goes_to_the_model_device():
+    model, blocks = ElsewhereModel(vocab_size=32), counting_blocks(rows=16)
+    log = train(model, blocks[:12], steps=3, batch_size=4, eval_blocks=blocks[12:], eval_every=1, progress=False)
+    assert len(log.train_loss) == 3 and log.eval_steps == [0, 1, 2, 3]
+    assert len(model.seen) == 2 * 3 + 2 * 4 and set(model.seen) == {ELSEWHERE}  # input_ids and labels, each call
 
 
 def test_evaluate_loss_is_mean_next_token_cross_entropy():
