@@ -1,9 +1,12 @@
-"""Plan a GGUF run: which SOLAR quantization fits this machine, and how fast it can possibly go.
+"""Plan a GGUF run: which SOLAR quantization to fetch, whether it fits, and how fast it can possibly go.
 
 Generating one token reads every weight once, so decoding speed is capped by memory
 bandwidth / file size: a Colab T4 (320 GB/s) can not pass about 50 tokens/s on the
-6.46 GB Q4_K_M file. ``plan_run`` picks the largest file that fits the GPU (or RAM),
-downloads and checks it; offline or without a GPU it falls back to a local (toy) file.
+6.46 GB Q4_K_M file. ``plan_run`` takes the file the reader asked for (Q4_K_M unless told
+otherwise) when it fits the GPU, checks that llama-cpp-python can offload to that GPU,
+says what the download costs, downloads and checks it; without a GPU, without offload or
+offline it falls back to a local (toy) file. Neither ``llama_cpp`` nor ``gguf`` is needed
+to import this module.
 """
 
 from __future__ import annotations
@@ -17,10 +20,15 @@ from typing import Callable
 
 import numpy as np
 
-from solar_lab.gguf_file import check_gguf
 from solar_lab.runtime import online
 
 SOLAR_GGUF_REPO = "TheBloke/SOLAR-10.7B-Instruct-v1.0-GGUF"
+LICENCE = "CC-BY-NC-4.0"
+"""SOLAR-10.7B-Instruct-v1.0's licence (its model card): non-commercial use, with attribution."""
+DEFAULT_QUANT = "Q4_K_M"
+"""The file to fetch unless the reader picks another: TheBloke's recommended balance of size and quality."""
+ASSUMED_DOWNLOAD_MB_S = 50.0
+"""Download speed for the time estimate printed before a download: an assumption, not a measurement."""
 GB = 1e9
 
 
@@ -56,10 +64,46 @@ def bandwidth_bound(size_bytes: float, bandwidth_gb_s: float) -> float:
     return bandwidth_gb_s * GB / size_bytes
 
 
-def pick_quant(memory_gb: float, files: tuple[QuantFile, ...] = SOLAR_GGUF_FILES) -> QuantFile | None:
-    """The largest file whose working memory (weights + context, ``max_ram_gb``) fits ``memory_gb``."""
-    fitting = [f for f in files if f.max_ram_gb <= memory_gb]
-    return max(fitting, key=lambda f: f.size_gb) if fitting else None
+def quant_file(quant: str) -> QuantFile:
+    """The repository's file for ``quant`` (e.g. "Q4_K_M"); a ValueError naming the choices otherwise."""
+    for file in SOLAR_GGUF_FILES:
+        if file.quant == quant:
+            return file
+    raise ValueError(f"no SOLAR file {quant!r}; choose one of {', '.join(f.quant for f in SOLAR_GGUF_FILES)}")
+
+
+def fits(file: QuantFile, memory_gb: float) -> bool:
+    """Whether ``file``'s working memory (weights + context, ``max_ram_gb``) fits ``memory_gb``."""
+    return file.max_ram_gb <= memory_gb
+
+
+def pick_quant(memory_gb: float, quant: str = DEFAULT_QUANT) -> QuantFile | None:
+    """``quant`` when it fits ``memory_gb``, else the largest smaller file that does; None when none fits."""
+    wanted = quant_file(quant)
+    if fits(wanted, memory_gb):
+        return wanted
+    smaller = [f for f in SOLAR_GGUF_FILES if f.size_gb < wanted.size_gb and fits(f, memory_gb)]
+    return max(smaller, key=lambda f: f.size_gb) if smaller else None
+
+
+def licence_note(repo: str = SOLAR_GGUF_REPO) -> str:
+    """What the reader agrees to by downloading SOLAR-10.7B-Instruct."""
+    return (f"SOLAR-10.7B-Instruct-v1.0 (these files: {repo}) is licensed {LICENCE}: "
+            "non-commercial use only, with attribution")
+
+
+def download_note(file: QuantFile, mb_per_second: float = ASSUMED_DOWNLOAD_MB_S) -> str:
+    """The file's size and how long its download takes at ``mb_per_second`` (assumed, said so)."""
+    minutes = file.size_gb * 1000 / mb_per_second / 60
+    return (f"{file.filename}: {file.size_gb:.2f} GB, about {max(1, round(minutes))} min to download "
+            f"at an assumed {mb_per_second:.0f} MB/s (the progress bar shows the real speed)")
+
+
+def supports_gpu_offload() -> bool:
+    """Whether the installed llama-cpp-python was built to put layers on a GPU (imported here, on demand)."""
+    import llama_cpp
+
+    return bool(llama_cpp.llama_supports_gpu_offload())
 
 
 @dataclass(frozen=True)
@@ -105,6 +149,8 @@ def check_download(path: Path, expected: QuantFile) -> Path:
             f"{path} has {size_gb:.2f} GB, but {expected.filename} should have {expected.size_gb:.2f} GB; "
             "delete it and download again"
         )
+    from solar_lab.gguf_file import check_gguf
+
     try:
         check_gguf(path)
     except ValueError as error:
@@ -147,19 +193,45 @@ class RunPlan:
 
 def plan_run(
     fallback: str | Path,
+    quant: str = DEFAULT_QUANT,
     machine: Machine | None = None,
     is_online: Callable[[], bool] = online,
+    can_offload: Callable[[], bool] = supports_gpu_offload,
     fetch: Callable[[QuantFile], Path] = download,
+    say: Callable[[str], None] = print,
 ) -> RunPlan:
-    """Pick, fetch and check the SOLAR file this machine's GPU can hold, offloading every layer.
+    """Fetch and check SOLAR's ``quant`` file (a smaller one if it does not fit the GPU), offloading every layer.
 
-    Without a GPU, offline, or when nothing fits, the plan runs ``fallback`` (a local GGUF)
-    on the CPU, with the bound from this CPU's measured bandwidth.
+    Before downloading it checks that llama-cpp-python can offload to the GPU and ``say``s
+    the licence, the file's size and the expected download time. Without a GPU, without
+    offload, offline, or when nothing fits, the plan runs ``fallback`` (a local GGUF) on
+    the CPU, with the bound from this CPU's measured bandwidth.
     """
+    from solar_lab.gguf_file import check_gguf
+
+    wanted = quant_file(quant)
     machine = machine or this_machine()
-    choice = pick_quant(machine.vram_gb) if machine.gpu else None
-    if machine.gpu and choice and is_online():
+    choice = pick_quant(machine.vram_gb, quant) if machine.gpu else None
+    if not machine.gpu:
+        why = "no GPU"
+    elif choice is None:
+        why = f"no SOLAR file fits the {machine.vram_gb:.1f} GB of the {machine.gpu}"
+    elif not can_offload():
+        why = ("this llama-cpp-python was built without GPU offload (run colab_gpu.install_llama(), "
+               "then restart the runtime)")
+    elif not is_online():
+        why = "offline"
+    else:
+        if choice != wanted:
+            say(f"{wanted.quant} needs {wanted.max_ram_gb} GB, more than the {machine.vram_gb:.1f} GB "
+                f"of the {machine.gpu}: taking {choice.quant} instead")
+        say(licence_note())
+        say(download_note(choice))
+        start = time.perf_counter()
         path = fetch(choice)
+        seconds = time.perf_counter() - start
+        rate = f" ({choice.size_gb * 1000 / seconds:.0f} MB/s measured)" if seconds >= 1 else " (already in the cache)"
+        say(f"{path.name} ready after {seconds:.0f} s{rate}")
         bandwidth = GPU_BANDWIDTH_GB_S.get(machine.gpu, 0.0)
         return RunPlan(
             path=path,
@@ -167,9 +239,8 @@ def plan_run(
             n_gpu_layers=-1,
             bandwidth_gb_s=bandwidth,
             bound_tokens_per_second=bandwidth_bound(path.stat().st_size, bandwidth) if bandwidth else float("nan"),
-            reason=f"{machine.gpu} has {machine.vram_gb:.1f} GB; {choice.quant} needs {choice.max_ram_gb} GB",
+            reason=f"the {machine.gpu} has {machine.vram_gb:.1f} GB; {choice.quant} needs {choice.max_ram_gb} GB",
         )
-    why = "no GPU" if not machine.gpu else "no SOLAR file fits the GPU" if not choice else "offline"
     fallback = Path(fallback)
     check_gguf(fallback)
     bandwidth = measure_bandwidth_gb_s()
