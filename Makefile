@@ -3,15 +3,17 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# The CPU build of torch (a ~250 MB wheel); an unpinned torch may pull a multi-GB CUDA build.
-TORCH ?= torch==2.13.0
+# PyTorch comes from tools/install_torch.sh: without an NVIDIA GPU, the CPU build from PyTorch's
+# own index (the package index's Linux torch is the CUDA build with GBs of nvidia packages).
+# Another build: `make lab TORCH="torch==2.x.y" TORCH_INDEX=https://download.pytorch.org/whl/cu128`.
+export TORCH ?= torch==2.13.0
 
-.PHONY: lab test notebooks notebooks-sync
+.PHONY: lab test colab-sim notebooks notebooks-sync
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet "$(TORCH)"
+	sh tools/install_torch.sh $(BIN)/pip
 	@echo "Installing solar-lab and its tools (the first time compiles llama.cpp: about 6 minutes on 2 cores)..."
 	$(BIN)/pip install -e ".[dev]"
 	touch $@
@@ -21,6 +23,10 @@ lab: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/pytest
+
+# Run every notebook the way its Colab badge does: Colab's packages plus only what its first cell installs.
+colab-sim: $(VENV)/.installed
+	HF_HUB_OFFLINE=1 $(BIN)/python tools/colab_sim.py notebooks/*.ipynb
 
 # Re-run every notebook in place so the committed outputs come from the committed code.
 notebooks: $(VENV)/.installed

@@ -9,6 +9,8 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from solar_lab.project import BRANCH, REPOSITORY, repository_url
 
@@ -99,3 +101,26 @@ def test_environment_yml_lists_what_pyproject_lists():
     assert set(pip_section) == wanted
     python = next(item for item in environment["dependencies"] if isinstance(item, str) and item.startswith("python="))
     assert python == "python=3.11"
+
+
+def colab_runtime_pins() -> dict[str, str]:
+    lines = (ROOT / "tools" / "colab_runtime.txt").read_text().splitlines()
+    pins = [line.split("==") for line in lines if line and not line.startswith("#")]
+    return {canonicalize_name(name): version for name, version in pins}
+
+
+def test_pyproject_accepts_what_colab_ships():
+    pins = colab_runtime_pins()
+    assert pins["ipywidgets"] == "7.7.1"
+    project = PYPROJECT["project"]
+    requirements = [Requirement(dep) for dep in project["dependencies"]]
+    # `dev` (test runner, JupyterLab) is for a local checkout; Colab installs the other extras.
+    requirements += [Requirement(dep) for name, extra in project["optional-dependencies"].items()
+                     if name != "dev" for dep in extra]
+    checked = 0
+    for requirement in requirements:
+        version = pins.get(canonicalize_name(requirement.name))
+        if version is not None:
+            assert requirement.specifier.contains(version), f"{requirement} refuses Colab's {version}"
+            checked += 1
+    assert checked >= 8
