@@ -4,65 +4,74 @@ A GGUF file is a header, then key/value metadata (the architecture's numbers, th
 tokenizer, the chat template), then tensor descriptions, then the tensors. The export
 follows that order step by step with ``gguf.GGUFWriter``:
 
-1. ``write_metadata``: the model's shape from ``config.json``;
+1. ``write_metadata``: the model's shape from ``config.json`` (``LlamaShape``);
 2. ``write_vocabulary``: the SentencePiece pieces, scores and types from ``tokenizer.model``;
 3. the tensors, renamed to llama.cpp's names (``gguf_name``), with the rows of the query
    and key projections reordered for llama.cpp's rotary layout (``permute_for_rope``),
-   streamed from the safetensors files one at a time.
+   read from the safetensors files one at a time (``solar_lab.checkpoint`` checks the files
+   first, and reads each tensor's bytes as float32).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
-from contextlib import ExitStack
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import gguf
 import numpy as np
 import sentencepiece as spm
-from safetensors import safe_open
 from sentencepiece import sentencepiece_model_pb2
 
+from solar_lab.architecture import DecoderShape
+from solar_lab.checkpoint import (
+    FLOAT_DTYPES,
+    StoredTensor,
+    check_layers,
+    read_array,
+    read_config,
+    read_json,
+    read_tensors,
+)
+from solar_lab.dus import LAYER_NAME
 from solar_lab.prompt import SOLAR_CHAT_TEMPLATE
 
 OUTTYPES = {"f32": gguf.LlamaFileType.ALL_F32, "f16": gguf.LlamaFileType.MOSTLY_F16}
 BYTE_PIECES = 256
 
+EXPORTED_MODEL_TYPES = ("llama", "mistral")
 LAYER_TENSORS = {
-    "input_layernorm": "attn_norm",
-    "self_attn.q_proj": "attn_q",
-    "self_attn.k_proj": "attn_k",
-    "self_attn.v_proj": "attn_v",
-    "self_attn.o_proj": "attn_output",
-    "post_attention_layernorm": "ffn_norm",
-    "mlp.gate_proj": "ffn_gate",
-    "mlp.up_proj": "ffn_up",
-    "mlp.down_proj": "ffn_down",
+    ".input_layernorm.weight": "attn_norm",
+    ".self_attn.q_proj.weight": "attn_q",
+    ".self_attn.k_proj.weight": "attn_k",
+    ".self_attn.v_proj.weight": "attn_v",
+    ".self_attn.o_proj.weight": "attn_output",
+    ".post_attention_layernorm.weight": "ffn_norm",
+    ".mlp.gate_proj.weight": "ffn_gate",
+    ".mlp.up_proj.weight": "ffn_up",
+    ".mlp.down_proj.weight": "ffn_down",
 }
-"""Hugging Face name inside ``model.layers.N.`` -> llama.cpp name inside ``blk.N.``."""
+"""Hugging Face name after ``model.layers.N`` -> llama.cpp name inside ``blk.N.``."""
 GLOBAL_TENSORS = {
     "model.embed_tokens.weight": "token_embd.weight",
     "model.norm.weight": "output_norm.weight",
     "lm_head.weight": "output.weight",
 }
-LAYER_NAME = re.compile(r"model\.layers\.(\d+)\.(.+)\.weight")
 
 
 def gguf_name(hf_name: str) -> str:
     """llama.cpp's name for a Hugging Face Llama tensor, e.g. ``blk.3.attn_q.weight``."""
     if hf_name in GLOBAL_TENSORS:
         return GLOBAL_TENSORS[hf_name]
-    match = LAYER_NAME.fullmatch(hf_name)
-    if match is None or match[2] not in LAYER_TENSORS:
+    match = LAYER_NAME.match(hf_name)
+    if match is None or match["head"] != "model.layers." or match["tail"] not in LAYER_TENSORS:
         raise ValueError(
             f"tensor {hf_name!r} has no place in a llama GGUF; only bias-free Llama/Mistral "
             "checkpoints (q/k/v/o, gate/up/down, two RMSNorms per layer) can be exported"
         )
-    return f"blk.{match[1]}.{LAYER_TENSORS[match[2]]}.weight"
+    return f"blk.{match['index']}.{LAYER_TENSORS[match['tail']]}.weight"
 
 
 def permute_for_rope(weights: np.ndarray, n_head: int) -> np.ndarray:
@@ -80,26 +89,7 @@ def permute_for_rope(weights: np.ndarray, n_head: int) -> np.ndarray:
     )
 
 
-@dataclass(frozen=True)
-class LlamaShape:
-    """The numbers llama.cpp needs from a checkpoint's ``config.json``."""
-
-    vocab_size: int
-    hidden_size: int
-    intermediate_size: int
-    num_hidden_layers: int
-    num_attention_heads: int
-    num_key_value_heads: int
-    context_length: int
-    rope_theta: float
-    rms_norm_eps: float
-
-    @property
-    def head_dim(self) -> int:
-        return self.hidden_size // self.num_attention_heads
-
-
-def rope_theta(config: dict[str, Any]) -> float:
+def rope_theta(config: Mapping[str, Any]) -> float:
     """The rotary base: transformers 5 keeps it in ``rope_parameters``, older configs at the top."""
     parameters = config.get("rope_parameters") or {}
     if parameters.get("rope_type", "default") != "default" or config.get("rope_scaling"):
@@ -107,29 +97,30 @@ def rope_theta(config: dict[str, Any]) -> float:
     return float(parameters.get("rope_theta", config.get("rope_theta", 10000.0)))
 
 
-def read_shape(checkpoint: Path) -> LlamaShape:
-    """Read and check ``config.json`` of a Llama/Mistral checkpoint directory."""
-    path = checkpoint / "config.json"
-    if not path.is_file():
-        raise ValueError(f"{checkpoint} has no config.json; pass a Hugging Face checkpoint directory")
-    config = json.loads(path.read_text())
-    if config.get("model_type") not in ("llama", "mistral"):
-        raise ValueError(f"model_type {config.get('model_type')!r} is not llama or mistral")
-    heads = config["num_attention_heads"]
-    hidden = config["hidden_size"]
-    if config.get("head_dim", hidden // heads) != hidden // heads:
-        raise ValueError("head_dim must equal hidden_size / num_attention_heads for this exporter")
-    return LlamaShape(
-        vocab_size=config["vocab_size"],
-        hidden_size=hidden,
-        intermediate_size=config["intermediate_size"],
-        num_hidden_layers=config["num_hidden_layers"],
-        num_attention_heads=heads,
-        num_key_value_heads=config.get("num_key_value_heads") or heads,
-        context_length=config.get("max_position_embeddings", 4096),
-        rope_theta=rope_theta(config),
-        rms_norm_eps=config.get("rms_norm_eps", 1e-5),
-    )
+@dataclass(frozen=True, kw_only=True)
+class LlamaShape(DecoderShape):
+    """A decoder's shape plus the numbers llama.cpp also needs from ``config.json``."""
+
+    context_length: int
+    rope_theta: float
+    rms_norm_eps: float
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> LlamaShape:
+        """``DecoderShape.from_config`` for Llama and Mistral only, plus llama.cpp's numbers."""
+        if config.get("model_type") not in EXPORTED_MODEL_TYPES:
+            raise ValueError(
+                f"model_type {config.get('model_type')!r} is not {' or '.join(EXPORTED_MODEL_TYPES)}"
+            )
+        shape = DecoderShape.from_config(config)
+        if config.get("head_dim", shape.head_dim) != shape.head_dim:
+            raise ValueError("head_dim must equal hidden_size / num_attention_heads for this exporter")
+        return cls(
+            **asdict(shape),
+            context_length=config.get("max_position_embeddings", 4096),
+            rope_theta=rope_theta(config),
+            rms_norm_eps=config.get("rms_norm_eps", 1e-5),
+        )
 
 
 @dataclass(frozen=True)
@@ -162,7 +153,12 @@ def read_vocabulary(tokenizer_model: Path, vocab_size: int) -> Vocabulary:
     """Pieces, scores and types of ``tokenizer.model``, padded to the model's ``vocab_size``."""
     if not tokenizer_model.is_file():
         raise ValueError(f"{tokenizer_model} does not exist; the exporter needs a SentencePiece tokenizer.model")
-    processor = spm.SentencePieceProcessor(model_file=str(tokenizer_model))
+    try:
+        processor = spm.SentencePieceProcessor(model_file=str(tokenizer_model))
+    except (RuntimeError, OSError):
+        raise ValueError(
+            f"{tokenizer_model} is not a SentencePiece model; the exporter reads only those"
+        ) from None
     pieces = processor.get_piece_size()
     byte_pieces = sum(processor.is_byte(i) for i in range(pieces))
     if byte_pieces != BYTE_PIECES:
@@ -218,18 +214,6 @@ def write_vocabulary(writer: gguf.GGUFWriter, vocabulary: Vocabulary, add_bos: b
     writer.add_chat_template(SOLAR_CHAT_TEMPLATE)
 
 
-def safetensors_files(checkpoint: Path) -> list[Path]:
-    """The checkpoint's weight files (one file, or the shards its index names)."""
-    index = checkpoint / "model.safetensors.index.json"
-    if index.is_file():
-        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-        return [checkpoint / shard for shard in shards]
-    single = checkpoint / "model.safetensors"
-    if not single.is_file():
-        raise ValueError(f"{checkpoint} holds no model.safetensors (pickled .bin weights are not read)")
-    return [single]
-
-
 def tensor_order(name: str) -> tuple[int, int, str]:
     """Embedding first, then blocks in order, then the final norm and LM head."""
     gguf_key = gguf_name(name)
@@ -249,49 +233,51 @@ def converted(hf_name: str, tensor: np.ndarray, shape: LlamaShape, outtype: str)
     return np.ascontiguousarray(tensor, dtype=np.float32)
 
 
-def iter_tensors(checkpoint: Path, stack: ExitStack) -> Iterator[tuple[str, Any]]:
-    """(name, open safetensors file) pairs in file order, without loading any tensor."""
-    for path in safetensors_files(checkpoint):
-        handle = stack.enter_context(safe_open(str(path), framework="pt"))
-        for name in handle.keys():
-            yield name, handle
+def read_weights(checkpoint: Path, shape: LlamaShape) -> list[tuple[str, StoredTensor]]:
+    """The checkpoint's tensors, checked against its shape, in the order they go into the file."""
+    tensors = read_tensors(checkpoint)
+    check_layers(tensors, shape.num_hidden_layers)
+    if unreadable := sorted({tensor.dtype for tensor in tensors.values()} - set(FLOAT_DTYPES)):
+        raise ValueError(
+            f"{checkpoint} stores tensors as {unreadable[0]}; the exporter reads {', '.join(FLOAT_DTYPES)}"
+        )
+    return sorted(tensors.items(), key=lambda item: tensor_order(item[0]))
 
 
 def export_gguf(checkpoint: str | Path, out_path: str | Path, outtype: str = "f32") -> Path:
     """Write ``checkpoint`` (a Hugging Face Llama/Mistral directory) as a GGUF file at ``out_path``.
 
     ``outtype`` is ``"f32"`` or ``"f16"`` (norms stay F32 either way, as in llama.cpp's
-    converter). Tensors are read one at a time, so memory holds one tensor, not the model.
+    converter). Every input is checked before anything is written; tensors are read one
+    at a time, so memory holds one tensor, not the model.
     """
     checkpoint, out_path = Path(checkpoint), Path(out_path)
     if outtype not in OUTTYPES:
         raise ValueError(f"outtype must be one of {sorted(OUTTYPES)}, not {outtype!r}")
-    shape = read_shape(checkpoint)
+    _, shape = read_config(checkpoint, LlamaShape.from_config)
     vocabulary = read_vocabulary(checkpoint / "tokenizer.model", shape.vocab_size)
     tokenizer_config = checkpoint / "tokenizer_config.json"
-    settings = json.loads(tokenizer_config.read_text()) if tokenizer_config.is_file() else {}
+    settings = read_json(tokenizer_config) if tokenizer_config.is_file() else {}
     add_bos = settings.get("add_bos_token", True)
+    sources = read_weights(checkpoint, shape)
     temporary = out_path.with_name(out_path.name + ".tmp")
-    with ExitStack() as stack:
-        sources = sorted(iter_tensors(checkpoint, stack), key=lambda item: tensor_order(item[0]))
-        writer = gguf.GGUFWriter(temporary, "llama")
-        write_metadata(writer, shape, checkpoint.name, outtype)
-        write_vocabulary(writer, vocabulary, add_bos)
-        for name, handle in sources:
-            dims = handle.get_slice(name).get_shape()
-            dtype = np.dtype(np.float16 if outtype == "f16" and len(dims) == 2 else np.float32)
-            writer.add_tensor_info(gguf_name(name), dims, dtype, int(np.prod(dims)) * dtype.itemsize)
-        try:
-            writer.write_header_to_file()
-            writer.write_kv_data_to_file()
-            writer.write_ti_data_to_file()
-            for name, handle in sources:
-                tensor = handle.get_tensor(name).float().numpy()
-                writer.write_tensor_data(converted(name, tensor, shape, outtype))
-        except BaseException:
-            writer.close()
-            temporary.unlink(missing_ok=True)
-            raise
+    writer = gguf.GGUFWriter(temporary, "llama")
+    write_metadata(writer, shape, checkpoint.name, outtype)
+    write_vocabulary(writer, vocabulary, add_bos)
+    for name, tensor in sources:
+        dtype = np.dtype(np.float16 if outtype == "f16" and len(tensor.shape) == 2 else np.float32)
+        nbytes = int(np.prod(tensor.shape)) * dtype.itemsize
+        writer.add_tensor_info(gguf_name(name), tensor.shape, dtype, nbytes)
+    try:
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_ti_data_to_file()
+        for name, tensor in sources:
+            writer.write_tensor_data(converted(name, read_array(tensor), shape, outtype))
+    except BaseException:
         writer.close()
+        temporary.unlink(missing_ok=True)
+        raise
+    writer.close()
     os.replace(temporary, out_path)
     return out_path

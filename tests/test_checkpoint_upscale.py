@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import struct
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from safetensors.torch import save_file
 from tqdm import tqdm
 from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig, LlamaForCausalLM
 
-from solar_lab import checkpoint_upscale
+from solar_lab import checkpoint, checkpoint_upscale
 from solar_lab.cli import main
 from solar_lab.dus import DusPlan, depth_upscale
 
@@ -123,7 +124,7 @@ def test_config_side_files_and_single_output_file(single, tmp_path):
 
 
 def test_sharded_output_has_a_complete_index(sharded, base_model, tmp_path, monkeypatch):
-    monkeypatch.setattr(checkpoint_upscale, "COPY_BUFFER_BYTES", 999)  # many partial copies per tensor
+    monkeypatch.setattr(checkpoint, "COPY_BUFFER_BYTES", 999)  # many partial copies per tensor
     out = tmp_path / "out"
     assert upscale(sharded, out, 1, "--max-shard-size", "30KB") == 0
     index = json.loads((out / "model.safetensors.index.json").read_text())
@@ -223,6 +224,12 @@ def _garbage(src: Path) -> str:
     return path.name
 
 
+def _absurd_header_length(src: Path) -> str:
+    path = shard(src, 1)
+    path.write_bytes(struct.pack("<Q", 2**60) + path.read_bytes()[8:])
+    return "header too large"
+
+
 def _missing_shard(src: Path) -> str:
     path = shard(src, 2)
     path.unlink()
@@ -274,6 +281,7 @@ def _replace_weights(src: Path, tensors: dict[str, torch.Tensor]) -> None:
     [
         _truncate,
         _garbage,
+        _absurd_header_length,
         _missing_shard,
         _gpt2_config,
         _layer_missing_a_tensor,
@@ -344,7 +352,7 @@ def test_a_source_that_shrinks_while_read_is_an_error(tmp_path):
     (tmp_path / "short").write_bytes(b"x" * 10)
     with (tmp_path / "short").open("rb") as source, (tmp_path / "out").open("wb") as target:
         with pytest.raises(ValueError, match="short ended early"):
-            checkpoint_upscale.copy_range(
+            checkpoint.copy_range(
                 source, 4, 8, target, memoryview(bytearray(3)), tqdm(disable=True)
             )
 

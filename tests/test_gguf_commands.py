@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import struct
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
+from safetensors import safe_open
+from safetensors.numpy import save_file
 
 from _gguf_fixtures import make_checkpoint
 from solar_lab.cli import main
@@ -66,3 +73,114 @@ def test_truncated_file_does_not_crash_the_process(checkpoint, tmp_path):
         [sys.executable, "-m", "solar_lab.cli", "chat", str(path), "Hi"], capture_output=True, text=True
     )
     assert result.returncode == 2 and "cut" in result.stderr and result.stdout == ""
+
+
+def shard_as(src: Path, name: str) -> dict[str, str]:
+    """Store the single weight file as shard ``name``; its index's weight map, for the caller to write."""
+    (src / "model.safetensors").rename(src / name)
+    with safe_open(src / name, framework="numpy") as file:
+        return dict.fromkeys(file.keys(), name)
+
+
+def write_index(src: Path, weight_map: dict[str, str]) -> None:
+    (src / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+
+
+def _not_sentencepiece(src: Path) -> str:
+    (src / "tokenizer.model").write_bytes(b'{"model": {"type": "BPE"}}')
+    return "tokenizer.model is not a SentencePiece model"
+
+
+def _config_missing_a_key(src: Path) -> str:
+    config = json.loads((src / "config.json").read_text())
+    del config["num_attention_heads"]
+    (src / "config.json").write_text(json.dumps(config))
+    return "config.json: config is missing num_attention_heads"
+
+
+def _config_not_json(src: Path) -> str:
+    (src / "config.json").write_text("{model_type: llama")
+    return "config.json is not valid JSON"
+
+
+def _truncated_weights(src: Path) -> str:
+    path = src / "model.safetensors"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    return "not a readable safetensors file"
+
+
+def _absurd_header_length(src: Path) -> str:
+    path = src / "model.safetensors"
+    path.write_bytes(struct.pack("<Q", 2**60) + path.read_bytes()[8:])
+    return "header too large"
+
+
+def _shard_missing(src: Path) -> str:
+    weight_map = shard_as(src, "model-00001-of-00002.safetensors")
+    write_index(src, {**weight_map, "lm_head.weight": "model-00002-of-00002.safetensors"})
+    return "lists shard model-00002-of-00002.safetensors, which is missing"
+
+
+def _shard_outside_the_folder(src: Path) -> str:
+    name = "model-00001-of-00001.safetensors"
+    write_index(src, dict.fromkeys(shard_as(src, name), f"../{name}"))
+    return "which is not a file name in"
+
+
+def _index_disagrees_with_shard(src: Path) -> str:
+    weight_map = shard_as(src, "model-00001-of-00001.safetensors")
+    del weight_map["model.norm.weight"]
+    write_index(src, weight_map)
+    return "holds model.norm.weight, but model.safetensors.index.json places it in None"
+
+
+def _fewer_layers_than_config(src: Path) -> str:
+    config = json.loads((src / "config.json").read_text())
+    config["num_hidden_layers"] = 3
+    (src / "config.json").write_text(json.dumps(config))
+    return "layer 2 lacks 9 tensor(s)"
+
+
+def _integer_weights(src: Path) -> str:
+    with safe_open(src / "model.safetensors", framework="numpy") as file:
+        tensors = {name: file.get_tensor(name) for name in file.keys()}
+    tensors["model.norm.weight"] = tensors["model.norm.weight"].astype(np.int32)
+    save_file(tensors, src / "model.safetensors")
+    return "stores tensors as I32"
+
+
+READER_CHECKS = [
+    _config_missing_a_key,
+    _config_not_json,
+    _truncated_weights,
+    _absurd_header_length,
+    _shard_missing,
+    _shard_outside_the_folder,
+    _index_disagrees_with_shard,
+    _fewer_layers_than_config,
+]
+"""Checks of solar_lab.checkpoint, so upscale makes them too, with the same message."""
+
+
+@pytest.mark.parametrize(
+    ("command", "break_checkpoint"),
+    [("export-gguf", check) for check in [*READER_CHECKS, _not_sentencepiece, _integer_weights]]
+    + [("upscale", check) for check in READER_CHECKS],
+)
+def test_bad_checkpoints_give_one_line_and_no_file(command, break_checkpoint, checkpoint, tmp_path, capsys):
+    src = shutil.copytree(checkpoint, tmp_path / "src")
+    expected = break_checkpoint(src)
+    (tmp_path / "out").mkdir()
+    out = str(tmp_path / "out" / "x")
+    assert main([command, str(src), out, *(["--drop", "0", "--quiet"] if command == "upscale" else [])]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"solar-lab {command}: error: ") and error.count("\n") == 1
+    assert expected in error
+    assert not any((tmp_path / "out").iterdir())
+
+
+def test_export_of_a_missing_folder_gives_one_line(tmp_path, capsys):
+    assert main(["export-gguf", str(tmp_path / "nowhere"), str(tmp_path / "x.gguf")]) == 2
+    error = capsys.readouterr().err
+    assert "nowhere is not a directory" in error and error.count("\n") == 1
+
