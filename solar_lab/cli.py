@@ -1,24 +1,26 @@
-"""The ``solar-lab`` command: one subcommand per job, one-line errors, non-zero exit on failure."""
+"""The ``solar-lab`` command: one subcommand per job, one-line errors, non-zero exit on failure.
+
+Building the parser imports no backend: each command imports what it needs when it runs,
+so ``solar-lab upscale`` works without the ``[gguf]`` extra that ``export-gguf``,
+``quantize`` and ``chat`` need.
+"""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
-COMMAND_MODULES = ("solar_lab.checkpoint_upscale", "solar_lab.gguf_commands")
-"""Modules that each define ``register(subparsers)``; a registered parser sets ``func``."""
+from solar_lab import checkpoint_upscale, gguf_commands
 
-
-class CommandError(Exception):
-    """A failure the user can fix; the command prints its message on one line and exits 2."""
+EXTRAS = {"gguf": "gguf", "llama_cpp": "gguf"}
+"""Modules of an optional extra -> the extra that installs them."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="solar-lab", description=__doc__)
+    parser = argparse.ArgumentParser(prog="solar-lab", description=__doc__.splitlines()[0])
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
+    checkpoint_upscale.register(subparsers)
+    gguf_commands.register(subparsers)
     return parser
 
 
@@ -26,12 +28,18 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0
-    except (CommandError, ValueError, OSError) as error:
-        print(f"solar-lab {args.command}: error: {error}", file=sys.stderr)
-        return 2
+    except ModuleNotFoundError as error:
+        module = (error.name or "").partition(".")[0]
+        if module not in EXTRAS:
+            raise
+        message = f'{module} is not installed; this command needs: pip install "solar-lab[{EXTRAS[module]}]"'
+    except (ValueError, OSError) as error:
+        message = str(error)
     except KeyboardInterrupt:
         print(f"solar-lab {args.command}: interrupted; nothing was left half-written", file=sys.stderr)
         return 130
+    print(f"solar-lab {args.command}: error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":
