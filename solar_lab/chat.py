@@ -78,6 +78,8 @@ def stream_tokens(
     it spells ``</s>`` out of smaller pieces instead, the loop stops on the piece that
     completes it, after the earlier pieces (say ``</``) were already shown.
     """
+    if max_tokens < 1:
+        raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
     prompt_tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=True)
     room = llm.n_ctx() - len(prompt_tokens)
     if room < 1:

@@ -6,12 +6,14 @@ length, a JSON header (each tensor's dtype, shape and byte range) and the raw te
 The reader turns the headers into ``StoredTensor`` records (where each tensor's bytes lie)
 without loading any tensor; the writer builds new files by copying byte ranges, so memory
 stays at one small buffer whatever the model size. ``solar-lab upscale`` and
-``solar-lab export-gguf`` both read checkpoints through this module.
+``solar-lab export-gguf`` both read checkpoints through this module, and no command
+writes over one of its own inputs (``temporary_output``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -181,6 +183,27 @@ def read_array(tensor: StoredTensor) -> np.ndarray:
     if tensor.dtype == "BF16":  # bfloat16 is the top half of a float32
         values = (values.astype(np.uint32) << 16).view(np.float32)
     return values.astype(np.float32).reshape(tensor.shape)
+
+
+def temporary_output(out: Path, inputs: list[Path]) -> Path:
+    """The temporary file to write before renaming it to ``out``, once both are checked.
+
+    ``out`` must be a file in an existing folder, and neither it nor the temporary file may
+    be one of ``inputs`` under any name (the same path, a symlink or a hard link).
+    """
+    temporary = out.with_name(out.name + ".tmp")
+    if not out.parent.is_dir():
+        raise ValueError(f"{out.parent} is not a directory; create it or choose another output path")
+    if out.is_dir():
+        raise ValueError(f"{out} is a directory; give the path of the file to write")
+    for target in (out, temporary):
+        for source in inputs:
+            if target.exists() and source.exists() and os.path.samefile(target, source):
+                raise ValueError(
+                    f"{target} is the input {source}; writing it would destroy the input, "
+                    "choose another output path"
+                )
+    return temporary
 
 
 def split_into_shards(

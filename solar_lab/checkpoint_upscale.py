@@ -73,9 +73,13 @@ def write_checkpoint(
 
 
 def checked_paths(src: Path, out: Path, force: bool) -> None:
-    """Refuse a missing source, or an output that exists (without ``force``) or would swallow the source."""
+    """Refuse a missing source, or an output inside it, existing (without ``force``) or holding it."""
     if not src.is_dir():
         raise ValueError(f"{src} is not a directory; SRC_DIR must be a Hugging Face checkpoint folder")
+    if out.resolve().is_relative_to(src.resolve()):
+        raise ValueError(
+            f"OUT_DIR {out} lies inside SRC_DIR {src}; choose a folder outside the source checkpoint"
+        )
     if out.exists() or out.is_symlink():
         if not force:
             raise FileExistsError(

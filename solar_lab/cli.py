@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
 from solar_lab import checkpoint_upscale, gguf_commands
 
@@ -16,8 +17,15 @@ EXTRAS = {"gguf": "gguf", "llama_cpp": "gguf"}
 """Modules of an optional extra -> the extra that installs them."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with a usage error on one line like every other error (``--help`` shows the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="solar-lab", description=__doc__.splitlines()[0])
+    parser = Parser(prog="solar-lab", description=__doc__.splitlines()[0])
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     checkpoint_upscale.register(subparsers)
     gguf_commands.register(subparsers)

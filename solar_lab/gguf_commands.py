@@ -15,6 +15,13 @@ QUANT_TYPES = ("Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q3_K_M", "Q2_K")
 """``quantize.QUANT_TYPES``, named here so that building the parser needs no llama_cpp."""
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
 def run_export(args: argparse.Namespace) -> int:
     from solar_lab.gguf_export import export_gguf
 
@@ -62,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "quantize", help="quantize an F32/F16 GGUF with llama.cpp (needs solar-lab[gguf])"
     )
     quant.add_argument("input", help="F32 or F16 GGUF file")
-    quant.add_argument("out", help="the quantized GGUF file to write")
+    quant.add_argument("out", help="the quantized GGUF file to write (not the input)")
     quant.add_argument("--type", choices=QUANT_TYPES, default="Q4_K_M")
     quant.set_defaults(func=run_quantize)
 
@@ -72,8 +79,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     talk.add_argument("model", help="GGUF model file")
     talk.add_argument("prompt", help="the user's message")
     talk.add_argument("--system", default=None, help="optional system message")
-    talk.add_argument("--max-tokens", type=int, default=256)
-    talk.add_argument("--n-ctx", type=int, default=512)
+    talk.add_argument(
+        "--max-tokens", type=positive_int, default=256, help="most tokens to generate (at least 1)"
+    )
+    talk.add_argument("--n-ctx", type=positive_int, default=512, help="context length in tokens")
     talk.add_argument(
         "--n-gpu-layers", type=int, default=0, help="layers to offload (-1: all; needs a CUDA build)"
     )

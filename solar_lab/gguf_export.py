@@ -27,13 +27,16 @@ from sentencepiece import sentencepiece_model_pb2
 
 from solar_lab.architecture import DecoderShape
 from solar_lab.checkpoint import (
+    CONFIG_FILE,
     FLOAT_DTYPES,
+    INDEX_FILE,
     StoredTensor,
     check_layers,
     read_array,
     read_config,
     read_json,
     read_tensors,
+    temporary_output,
 )
 from solar_lab.dus import LAYER_NAME
 from solar_lab.prompt import SOLAR_CHAT_TEMPLATE
@@ -260,7 +263,8 @@ def export_gguf(checkpoint: str | Path, out_path: str | Path, outtype: str = "f3
     settings = read_json(tokenizer_config) if tokenizer_config.is_file() else {}
     add_bos = settings.get("add_bos_token", True)
     sources = read_weights(checkpoint, shape)
-    temporary = out_path.with_name(out_path.name + ".tmp")
+    read = [checkpoint / name for name in (CONFIG_FILE, INDEX_FILE, "tokenizer.model", tokenizer_config.name)]
+    temporary = temporary_output(out_path, read + [tensor.file for _, tensor in sources])
     writer = gguf.GGUFWriter(temporary, "llama")
     write_metadata(writer, shape, checkpoint.name, outtype)
     write_vocabulary(writer, vocabulary, add_bos)

@@ -20,6 +20,7 @@ import llama_cpp
 import numpy as np
 
 from solar_lab.chat import load_model
+from solar_lab.checkpoint import temporary_output
 from solar_lab.gguf_file import check_gguf
 
 QUANT_TYPES = {
@@ -31,15 +32,18 @@ K_QUANTS = {"Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K"}
 
 
 def quantize(in_path: str | Path, out_path: str | Path, quant: str, threads: int | None = None) -> Path:
-    """Write ``in_path`` (an F32 or F16 GGUF) quantized to ``quant`` at ``out_path`` (atomically)."""
+    """Write ``in_path`` (an F32 or F16 GGUF) quantized to ``quant`` at ``out_path`` (atomically).
+
+    ``out_path`` may not be ``in_path`` under any name (a symlink or hard link included).
+    """
     in_path, out_path = Path(in_path), Path(out_path)
     if quant not in QUANT_TYPES:
         raise ValueError(f"unknown quantization type {quant!r}; choose one of {', '.join(QUANT_TYPES)}")
     check_gguf(in_path)
+    temporary = temporary_output(out_path, [in_path])
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = QUANT_TYPES[quant]
     params.nthread = threads or os.cpu_count() or 1
-    temporary = out_path.with_name(out_path.name + ".tmp")
     log = logging.getLogger("llama-cpp-python")  # where llama-cpp-python sends llama.cpp's log lines
     level = log.level
     log.setLevel(logging.ERROR)  # the per-tensor progress is noise; fallbacks are read back instead

@@ -84,6 +84,12 @@ def test_split_characters_and_context_limits():
         list(stream_tokens(ScriptedModel([b"a"], n_ctx=8), "0123456789"))
 
 
+@pytest.mark.parametrize("max_tokens", [0, -5])
+def test_max_tokens_below_one_is_refused(max_tokens):
+    with pytest.raises(ValueError, match="max_tokens must be at least 1"):
+        next(stream_tokens(ScriptedModel([b"Hi"]), "x", max_tokens=max_tokens))
+
+
 def test_loading_checks_the_file_first(tmp_path, model):
     _, path = model
     (tmp_path / "half.gguf").write_bytes(path.read_bytes()[: path.stat().st_size // 2])

@@ -330,6 +330,17 @@ def test_existing_output_needs_force(single, tmp_path, capsys):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["out"]
 
 
+@pytest.mark.parametrize("force", [[], ["--force"]])
+@pytest.mark.parametrize("inside", ["sub", ".", "sub/deeper"])
+def test_output_inside_the_source_is_refused(inside, force, single, tmp_path, capsys):
+    src = shutil.copytree(single, tmp_path / "src")
+    before = sorted(path.relative_to(src) for path in src.rglob("*"))
+    assert upscale(src, src / inside, 1, *force) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "lies inside SRC_DIR" in lines[0]
+    assert sorted(path.relative_to(src) for path in src.rglob("*")) == before
+
+
 @pytest.mark.parametrize("existing", [False, True])
 def test_interrupted_write_leaves_nothing_half_written(existing, single, tmp_path, monkeypatch, capsys):
     out = tmp_path / "out"

@@ -1,4 +1,4 @@
-"""The solar-lab command as a core install runs it: without the [gguf] extra."""
+"""The solar-lab command as a core install runs it (no [gguf] extra), and its usage errors."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from safetensors.numpy import save_file
 
 from solar_lab import gguf_commands
+from solar_lab.cli import main
 
 WITHOUT_GGUF_EXTRA = """
 import runpy, sys
@@ -88,3 +89,23 @@ def test_parser_choices_match_the_backends():
     assert sorted(gguf_commands.OUTTYPES) == sorted(gguf_export.OUTTYPES)
     assert gguf_commands.QUANT_TYPES == tuple(quantize.QUANT_TYPES)
 
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "the following arguments are required: COMMAND"),
+        (["chat", "m.gguf", "Hi", "--max-tokens", "-5"], "--max-tokens: '-5' is not a whole number"),
+        (["chat", "m.gguf", "Hi", "--max-tokens", "0"], "--max-tokens: '0' is not a whole number"),
+        (["chat", "m.gguf", "Hi", "--n-ctx", "0"], "--n-ctx: '0' is not a whole number of at least 1"),
+        (["quantize", "a.gguf", "b.gguf", "--type", "Q9"], "invalid choice: 'Q9'"),
+        (["upscale", "a", "b"], "the following arguments are required: --drop/-m"),
+    ],
+)
+def test_usage_errors_are_one_line(args, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert captured.err.startswith(" ".join(["solar-lab", *args[:1]]) + ": error: ")
+    assert message in captured.err

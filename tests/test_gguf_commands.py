@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import struct
 import subprocess
@@ -73,6 +74,32 @@ def test_truncated_file_does_not_crash_the_process(checkpoint, tmp_path):
         [sys.executable, "-m", "solar_lab.cli", "chat", str(path), "Hi"], capture_output=True, text=True
     )
     assert result.returncode == 2 and "cut" in result.stderr and result.stdout == ""
+
+
+@pytest.mark.parametrize("alias", ["same path", "./name", "symlink", "hard link", "temporary name"])
+def test_quantize_refuses_to_write_over_its_input(alias, checkpoint, tmp_path, capsys, monkeypatch):
+    source = tmp_path / ("tiny.gguf.tmp" if alias == "temporary name" else "tiny.gguf")
+    main(["export-gguf", str(checkpoint), str(source)])
+    before = source.read_bytes()
+    monkeypatch.chdir(tmp_path)
+    out = {
+        "same path": str(source),
+        "./name": "./tiny.gguf",
+        "symlink": "link.gguf",
+        "hard link": "hard.gguf",
+        "temporary name": "tiny.gguf",
+    }[alias]
+    if alias == "symlink":
+        Path(out).symlink_to(source)
+    if alias == "hard link":
+        os.link(source, out)
+    capsys.readouterr()
+    assert main(["quantize", str(source), out]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("solar-lab quantize: error: ") and error.count("\n") == 1
+    assert f"is the input {source}" in error
+    assert source.read_bytes() == before
+    assert len(list(tmp_path.iterdir())) == (1 if alias in ("same path", "./name", "temporary name") else 2)
 
 
 def shard_as(src: Path, name: str) -> dict[str, str]:
@@ -179,8 +206,29 @@ def test_bad_checkpoints_give_one_line_and_no_file(command, break_checkpoint, ch
     assert not any((tmp_path / "out").iterdir())
 
 
-def test_export_of_a_missing_folder_gives_one_line(tmp_path, capsys):
+def test_export_refuses_missing_folder_and_writing_over_its_input(checkpoint, tmp_path, capsys):
     assert main(["export-gguf", str(tmp_path / "nowhere"), str(tmp_path / "x.gguf")]) == 2
     error = capsys.readouterr().err
     assert "nowhere is not a directory" in error and error.count("\n") == 1
+    src = shutil.copytree(checkpoint, tmp_path / "src")
+    weights = (src / "model.safetensors").read_bytes()
+    assert main(["export-gguf", str(src), str(src / "model.safetensors")]) == 2
+    error = capsys.readouterr().err
+    assert "model.safetensors is the input" in error and error.count("\n") == 1
+    assert (src / "model.safetensors").read_bytes() == weights
 
+
+@pytest.mark.parametrize("command", ["export-gguf", "quantize"])
+@pytest.mark.parametrize("out", ["a folder", "in a missing folder"])
+def test_output_must_be_a_file_in_an_existing_folder(command, out, checkpoint, tmp_path, capsys):
+    source = tmp_path / "tiny.gguf"
+    main(["export-gguf", str(checkpoint), str(source)])
+    (tmp_path / "folder").mkdir()
+    path = tmp_path / "folder" if out == "a folder" else tmp_path / "missing" / "x.gguf"
+    capsys.readouterr()
+    assert main([command, str(checkpoint if command == "export-gguf" else source), str(path)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"solar-lab {command}: error: ") and error.count("\n") == 1
+    assert ("is a directory" if out == "a folder" else "missing is not a directory") in error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "tiny.gguf"]
+    assert not any((tmp_path / "folder").iterdir())
