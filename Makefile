@@ -28,10 +28,23 @@ test: $(VENV)/.installed
 colab-sim: $(VENV)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/python tools/colab_sim.py notebooks/*.ipynb
 
+.PHONY: browser site
+
+# Chromium and chromedriver from the system's packages (apt-get, as root or with sudo), unless present.
+browser:
+	sh tools/install_browser.sh
+
 # Re-run every notebook in place so the committed outputs come from the committed code.
+# Each plotly figure also gets a PNG drawn by kaleido with Chromium, hence the browser.
+notebooks: browser
 notebooks: $(VENV)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/python tools/notebooks.py run notebooks/*.ipynb
 
 # Rewrite Colab badges and install cells from solar_lab/project.py.
 notebooks-sync: $(VENV)/.installed
 	$(BIN)/python tools/notebooks.py sync notebooks/*.ipynb
+
+# The course site in build/site (publish that folder): a landing page and one page per notebook,
+# from the outputs the notebooks store; nothing runs, and the pages need no network.
+site: $(VENV)/.installed
+	$(BIN)/python tools/site.py
