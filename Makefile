@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # Another build: `make lab TORCH="torch==2.x.y" TORCH_INDEX=https://download.pytorch.org/whl/cu128`.
 export TORCH ?= torch==2.13.0
 
-.PHONY: lab test colab-sim notebooks notebooks-sync
+.PHONY: lab test colab-sim browser notebooks notebooks-sync site
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,16 +28,13 @@ test: $(VENV)/.installed
 colab-sim: $(VENV)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/python tools/colab_sim.py notebooks/*.ipynb
 
-.PHONY: browser site
-
 # Chromium and chromedriver from the system's packages (apt-get, as root or with sudo), unless present.
 browser:
 	sh tools/install_browser.sh
 
 # Re-run every notebook in place so the committed outputs come from the committed code.
 # Each plotly figure also gets a PNG drawn by kaleido with Chromium, hence the browser.
-notebooks: browser
-notebooks: $(VENV)/.installed
+notebooks: browser $(VENV)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/python tools/notebooks.py run notebooks/*.ipynb
 
 # Rewrite Colab badges and install cells from solar_lab/project.py.
