@@ -1,0 +1,648 @@
+"""H6 in miniature: six small held-out tasks in the toy world, scored as lm-evaluation-harness scores them.
+
+The Open LLM Leaderboard's H6 is the mean of six benchmarks. Each has a namesake here, built
+from the toy corpus' world (``solar_lab.corpus``) and the instruction data's questions
+(``solar_lab.instruct_data``), small enough to score the toy model in seconds:
+
+============  =========================================================  ===========  ============
+column        an item                                                    prompt       H6 metric
+============  =========================================================  ===========  ============
+ARC           a fact of the world: "Where does Omar live?" 4 cities      corpus text  acc_norm
+HellaSwag     the right ending of a document (agreement or a series)     corpus text  acc_norm
+MMLU          4 options about facts, arithmetic, comparisons, grammar,   corpus text  acc
+              answered with a letter ("Answer: B")
+TruthfulQA    a false (or true) premise question; only one answer is     SOLAR chat   acc (MC1)
+              true, the others are confident made-up numbers
+Winogrande    a comparison puzzle whose question has a blank for one of  corpus text  acc
+              two people; the rest of the sentence is scored, "taller
+              than Ken? Yes." ("partial evaluation")
+GSM8K         a short word problem, answered by greedy generation;       SOLAR chat   exact_match
+              the last number of the answer must equal the result
+============  =========================================================  ===========  ============
+
+**Scoring.** For a multiple-choice item every choice is appended to the context after a space
+and the model's log-likelihood of the choice's tokens given the context is summed. ``acc`` is 1
+when the choice with the highest log-likelihood is the gold one. Every token adds a negative
+term, so long choices are penalised for their length: ``acc_norm`` first divides each
+log-likelihood by the choice's length in characters (lm-eval's ``len(choice)``, without the
+leading space). The two disagree when the right answer is the longer one and loses on total
+log-likelihood but wins per character, or the other way round; ``disagreements`` finds such items.
+lm-eval moves a context's trailing whitespace into the continuation, so with SOLAR's template
+(which ends in a newline) every choice's log-likelihood also holds that newline's, the same
+term for each choice. Winogrande's options sit in the contexts and all score one ending, so it
+has ``acc`` only. GSM8K generates greedily until a newline and compares the last number with
+the result.
+
+**Prompts.** Every task is zero-shot (the leaderboard used 25, 10, 5, 0, 5 and 5 examples; the
+toy's 256-token context has no room for them). ARC, HellaSwag, MMLU and Winogrande are plain
+text in the corpus' own words, as lm-eval's defaults are plain text. TruthfulQA and GSM8K ask
+the instruction data's kinds of question, so their prompt is SOLAR's template
+(``solar_prompt``), the text an instruction-tuned SOLAR answers. The template is written into
+each row's ``context`` column: lm-eval reads it as it is (no ``--apply_chat_template``), and
+every stage of a model, base or tuned, sees the same text.
+
+**Held out.** Every row keeps the text it was made from in ``source``: a document the corpus
+could write (ARC, HellaSwag, MMLU, Winogrande) or a question prompt (TruthfulQA, GSM8K). A row
+is kept only when that text falls in the held-out split of its module's hash split
+(``corpus.is_held_out`` or ``instruct_data.is_held_out``), so no item is ever a training document
+or a training prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable, NamedTuple
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from solar_lab import corpus, instruct_data
+from solar_lab.leaderboard import TASKS as COLUMNS
+from solar_lab.prompt import solar_prompt
+
+SEED = 0
+"""Seed of the shipped tasks; the world is the one of ``corpus.make_corpus(SEED)``, the toy base's corpus."""
+SIZES = {"ARC": 100, "HellaSwag": 100, "MMLU": 100, "Winogrande": 100, "GSM8K": 100}
+"""Items per task; TruthfulQA holds every held-out premise question (its pool is finite)."""
+FORMS = {  # column: (how it is scored, the metric the H6 column reports)
+    "ARC": ("choice", "acc_norm"),
+    "HellaSwag": ("choice", "acc_norm"),
+    "MMLU": ("choice", "acc"),
+    "TruthfulQA": ("choice", "acc"),
+    "Winogrande": ("partial", "acc"),
+    "GSM8K": ("generate", "exact_match"),
+}
+LETTERS = ("A", "B", "C", "D")
+MMLU_TOPICS = {"facts": "the world", "arithmetic": "arithmetic", "comparison": "comparisons", "agreement": "grammar"}
+THINGS = ("coins", "apples", "books", "stamps", "marbles", "shells")
+"""What the GSM8K word problems count."""
+STOP = ("\n",)
+"""GSM8K's stop sequences (lm-eval adds the end-of-sequence token itself)."""
+MAX_NEW_TOKENS = 32
+ANSWER = re.compile(r"(-?[0-9]+)")
+"""GSM8K's answer extraction: the last integer in the generated text, like lm-eval's flexible-extract."""
+INVALID = "[invalid]"
+"""What the extraction gives when the answer holds no number (lm-eval's regex-filter fallback)."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """One H6 column in miniature: its rows and how they are scored."""
+
+    name: str
+    rows: list[dict[str, Any]]
+
+    @property
+    def output(self) -> str:
+        """``choice`` (log-likelihood of each choice), ``partial`` (Winogrande) or ``generate``."""
+        return FORMS[self.name][0]
+
+    @property
+    def metric(self) -> str:
+        """The metric the H6 column reports: ``acc_norm``, ``acc`` or ``exact_match``."""
+        return FORMS[self.name][1]
+
+    @property
+    def lm_eval_name(self) -> str:
+        """The task's name in lm-eval (``h6_toy_arc``); its YAML and JSONL files carry it too."""
+        return f"h6_toy_{self.name.lower()}"
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """One item's outcome, with what lm-eval logs per sample.
+
+    For choice tasks ``loglikelihoods`` holds the summed log-probability of every choice and
+    ``lengths`` its length in characters; ``acc_norm`` ranks by their ratio. For Winogrande
+    every choice scores the same sentence ending, so there is no ``acc_norm`` (None). For GSM8K
+    ``generation`` is the greedy answer and ``answer`` the number taken from it.
+    """
+
+    id: str
+    gold: int | str
+    loglikelihoods: list[float]
+    lengths: list[int]
+    acc: float | None = None
+    acc_norm: float | None = None
+    generation: str | None = None
+    answer: str | None = None
+    exact_match: float | None = None
+
+    @property
+    def chosen(self) -> int:
+        """The choice with the highest log-likelihood (the first of equals, as ``np.argmax``)."""
+        return max(range(len(self.loglikelihoods)), key=lambda i: (self.loglikelihoods[i], -i))
+
+    @property
+    def chosen_norm(self) -> int:
+        """The choice with the highest log-likelihood per character."""
+        per_char = [ll / length for ll, length in zip(self.loglikelihoods, self.lengths)]
+        return max(range(len(per_char)), key=lambda i: (per_char[i], -i))
+
+
+def choice_result(item_id: str, gold: int, loglikelihoods: list[float], choices: list[str] | None) -> ItemResult:
+    """``acc`` and ``acc_norm`` of one item from its choices' log-likelihoods (lm-eval's rule).
+
+    ``choices=None`` (Winogrande) gives ``acc`` alone.
+    """
+    result = ItemResult(item_id, gold, list(loglikelihoods), [len(choice) for choice in choices or ()])
+    return replace(
+        result, acc=float(result.chosen == gold), acc_norm=float(result.chosen_norm == gold) if choices else None
+    )
+
+
+def disagreements(results: list[ItemResult]) -> list[ItemResult]:
+    """Items where ``acc`` and ``acc_norm`` differ: length normalisation changed the pick."""
+    return [r for r in results if r.acc_norm is not None and r.acc != r.acc_norm]
+
+
+# --- making the tasks ------------------------------------------------------------------
+
+
+def world(seed: int = SEED) -> corpus.World:
+    """The world of ``corpus.make_corpus(seed)`` (it is the first thing drawn from its generator)."""
+    return corpus.World.make(random.Random(seed))
+
+
+FACT_QUESTIONS = {  # the corpus' questions about one person, and the form of their answers
+    "city": ("Where does {x} live?", "{v}."),
+    "job": ("What is the job of {x}?", "{v}."),
+    "pet": ("Which pet does {x} have?", "A {v}."),
+}
+FACT_VALUES = {"city": corpus.CITIES, "job": corpus.JOBS, "pet": corpus.PETS}
+
+
+def _statement(w: corpus.World, person: str) -> str:
+    return f"{person} lives in {w.city[person]} and works as a {w.job[person]}."
+
+
+def _fact(w: corpus.World, attribute: str, person: str) -> str:
+    return getattr(w, attribute)[person]
+
+
+def _others(rng: random.Random, pool: tuple[str, ...], gold: str, count: int, trap: str | None = None) -> list[str]:
+    """``gold`` and ``count`` other values of ``pool`` in random order; ``trap`` is one of them if given."""
+    wrong = [trap] if trap is not None and trap != gold else []
+    wrong += rng.sample([value for value in pool if value not in (gold, *wrong)], count - len(wrong))
+    options = [gold] + wrong
+    rng.shuffle(options)
+    return options
+
+
+def _mc(context: str, options: list[str], gold: str, source: str, subject: str) -> dict[str, Any]:
+    return {"subject": subject, "context": context, "choices": options, "gold": options.index(gold), "source": source}
+
+
+class FactsQuestion(NamedTuple):
+    """A corpus facts document without its answer, and where its answer comes from."""
+
+    attribute: str
+    """What is asked: city, job, pet, or who (the person with a pet and a city)."""
+    text: str
+    answer: str
+    """The answer's form: ``"{v}."`` or ``"A {v}."``."""
+    pool: tuple[str, ...]
+    gold: str
+    trap: str | None
+    """The same fact about the person the text does describe: the answer to copy by mistake."""
+
+
+def facts_question(rng: random.Random, w: corpus.World) -> FactsQuestion | None:
+    """A facts document asking about a person its statements do not describe.
+
+    None when the answer would be in the text or two people would fit the question.
+    """
+    people = rng.sample(corpus.NAMES, 2)
+    asked, told = rng.choice(people), rng.randint(0, 2)
+    if asked in people[:told]:
+        return None  # reading, not knowing
+    described = people[0] if told else None
+    statements = " ".join(_statement(w, person) for person in people[:told])
+    attribute = rng.choice(("city", "job", "pet", "who"))
+    if attribute == "who":
+        pet, city = w.pet[asked], w.city[asked]
+        if sum(w.pet[n] == pet and w.city[n] == city for n in corpus.NAMES) > 1:
+            return None
+        question, answer, pool, gold, trap = f"Who has a {pet} and lives in {city}?", "{v}.", corpus.NAMES, asked, described
+    else:
+        question, answer = FACT_QUESTIONS[attribute]
+        question, pool, gold = question.format(x=asked), FACT_VALUES[attribute], _fact(w, attribute, asked)
+        trap = _fact(w, attribute, described) if described and attribute != "pet" else None
+    return FactsQuestion(attribute, f"{statements} {question}".strip(), answer, pool, gold, trap)
+
+
+def arc_item(rng: random.Random, w: corpus.World) -> dict[str, Any] | None:
+    """A facts question with four answers in the corpus' form ("Paris.", "A cat.").
+
+    When the text describes another person, that person's city, job or name is among the
+    wrong answers: copying from the text is the trap, as ARC-Challenge keeps the questions
+    that word co-occurrence gets wrong.
+    """
+    q = facts_question(rng, w)
+    if q is None:
+        return None
+    options = [q.answer.format(v=value) for value in _others(rng, q.pool, q.gold, 3, q.trap)]
+    gold = q.answer.format(v=q.gold)
+    return _mc(q.text, options, gold, f"{q.text} {gold}", q.attribute)
+
+
+AGREEMENT = re.compile(r"The (\w+) near the (\w+) (is|are|was|were) (\w+)\. (It|They) (is|are) also (\w+)\.")
+
+
+def hellaswag_item(rng: random.Random, kind: str) -> dict[str, Any]:
+    """A corpus document cut before its ending; the wrong endings break agreement or the series."""
+    if kind == "agreement":
+        source = corpus.agreement(rng)
+        subject, attractor, verb, adjective, _, _, other = AGREEMENT.fullmatch(source).groups()
+        context = f"The {subject} near the {attractor}"
+        past = verb in ("was", "were")
+        endings = []
+        for verb_plural, pronoun_plural in ((False, False), (False, True), (True, False), (True, True)):
+            first = ("were" if verb_plural else "was") if past else ("are" if verb_plural else "is")
+            pronoun, second = ("They", "are") if pronoun_plural else ("It", "is")
+            endings.append(f"{first} {adjective}. {pronoun} {second} also {other}.")
+        gold = source[len(context) + 1 :]
+        rng.shuffle(endings)
+        return _mc(context, endings, gold, source, kind)
+    source = corpus.sequence(rng)
+    shown, answer = re.fullmatch(r"(Look at this series: .*, \.\.\. The next number is) (-?\d+)\.", source).groups()
+    terms = [int(t) for t in re.findall(r"-?\d+", shown)]
+    gold = int(answer)
+    wrong = [terms[-1] + terms[-1] - terms[-3], gold + gold - terms[-2], terms[-2], terms[-1], gold + 1, gold - 1]
+    numbers = [gold] + [n for i, n in enumerate(wrong) if n != gold and n not in wrong[:i]][:3]
+    rng.shuffle(numbers)
+    return _mc(shown, [f"{n}." for n in numbers], f"{gold}.", source, kind)
+
+
+def mmlu_item(rng: random.Random, w: corpus.World, subject: str) -> dict[str, Any] | None:
+    """A four-option question in MMLU's layout, answered with a letter."""
+    if subject == "facts":
+        q = facts_question(rng, w)
+        if q is None:
+            return None
+        question, gold, options = q.text, q.gold, _others(rng, q.pool, q.gold, 3, q.trap)
+        source = f"{q.text} {q.answer.format(v=q.gold)}"
+    elif subject == "arithmetic":
+        source = corpus.arithmetic(rng)
+        a, op, b, result = re.fullmatch(r"(\d+) ([+-]) (\d+) = (\d+)\.", source).groups()
+        question, gold = f"{a} {op} {b} = ?", result
+        wrong = [int(result) + d for d in rng.sample((-100, -10, -1, 1, 10, 100), 6) if int(result) + d >= 0]
+        options = [gold] + [str(n) for n in wrong[:3]]
+        rng.shuffle(options)
+    elif subject == "comparison":
+        puzzle = corpus.comparison_puzzle(rng)
+        top, middle, bottom = puzzle.order
+        relation = puzzle.relation
+        gold = f"{top} {relation} {bottom}"
+        options = [gold] + [f"{x} {relation} {y}" for x, y in ((middle, top), (bottom, middle), (bottom, top))]
+        rng.shuffle(options)
+        question = f"{puzzle.stated} Which of these is true?"
+        source = f"{puzzle.stated} {corpus.RELATION_QUESTIONS[relation].format(a=top, b=bottom)} Yes."
+    else:
+        source = corpus.agreement(rng)
+        noun, attractor, verb, adjective, *_ = AGREEMENT.fullmatch(source).groups()
+        gold = "are" if verb in ("are", "were") else "is"
+        question = f"Which word fills the blank? The {noun} near the {attractor} ___ {adjective}."
+        options = ["is", "are", "am", "be"]
+        rng.shuffle(options)
+    lines = "".join(f"\n{letter}. {option}" for letter, option in zip(LETTERS, options))
+    context = (
+        f"The following are multiple choice questions (with answers) about {MMLU_TOPICS[subject]}.\n\n"
+        f"{question}{lines}\nAnswer:"
+    )
+    return {"subject": subject, "context": context, "choices": list(LETTERS), "gold": options.index(gold), "source": source}
+
+
+NEW_EGG_QUESTIONS = (  # phrasings the instruction data never uses: (template, span, years)
+    ("How many eggs does {a} {x} lay in two years?", "in two years", 2),
+    ("How many eggs can {a} {x} lay in twenty years?", "in twenty years", 20),
+)
+NEW_EAT_QUESTIONS = ("How many {x} can a person eat for dinner?", "How many {x} does a human eat in a day?")
+
+
+def truthfulqa_items(rng: random.Random) -> list[dict[str, Any]]:
+    """Every held-out premise question; one true answer, three confident false ones (MC1)."""
+    rows = []
+    for template, span, years in instruct_data.EGG_QUESTIONS + NEW_EGG_QUESTIONS:
+        for animal in instruct_data.MAMMALS + tuple(instruct_data.EGG_LAYERS):
+            a = instruct_data.article(animal)
+            question = template.format(a=a, x=animal)
+            lays = f"{a.capitalize()} {animal} can lay about {{}} eggs {span}."
+            refusal = f"{a.capitalize()} {animal} is a mammal, so it does not lay eggs."
+            per_year = instruct_data.EGG_LAYERS.get(animal)
+            rows.append(_premise(rng, question, lays, refusal, per_year and per_year * years, range(2, 400)))
+    for template in instruct_data.EAT_QUESTIONS + NEW_EAT_QUESTIONS:
+        for thing in instruct_data.NOT_FOOD + tuple(instruct_data.FOODS):
+            question = template.format(x=thing)
+            eats = f"A human can eat about {{}} {thing} in a day."
+            refusal = f"{thing.capitalize()} are not food, so a human cannot eat them."
+            rows.append(_premise(rng, question, eats, refusal, instruct_data.FOODS.get(thing), range(2, 60)))
+    return [row for row in rows if instruct_data.is_held_out(row["source"])]
+
+
+def _premise(
+    rng: random.Random, question: str, number_answer: str, refusal: str, true_number: int | None, numbers: range
+) -> dict[str, Any]:
+    """False premise: the refusal is true, made-up numbers false. True premise: the other way round."""
+    if true_number is None:
+        gold, wrong = refusal, [number_answer.format(n) for n in rng.sample(numbers, 3)]
+    else:
+        gold = number_answer.format(true_number)
+        wrong = [refusal] + [number_answer.format(n) for n in rng.sample([n for n in numbers if n != true_number], 2)]
+    options = [gold] + wrong
+    rng.shuffle(options)
+    subject = "false premise" if true_number is None else "true premise"
+    return _mc(solar_prompt(question), options, gold, question, subject)
+
+
+def winogrande_item(rng: random.Random) -> dict[str, Any]:
+    """A corpus comparison whose question names its first person by a blank, in twin pairs' spirit.
+
+    The question always compares with the middle person, and the two options are the other
+    two: one makes the printed Yes (or No) true, the other false. Swapping Yes and No swaps
+    the answer, as Winogrande's twin sentences swap theirs with one trigger word.
+    """
+    puzzle = corpus.comparison_puzzle(rng)
+    top, middle, bottom = puzzle.order
+    options = [top, bottom]
+    rng.shuffle(options)
+    says_yes = rng.random() < 0.5
+    asked = top if says_yes else bottom
+    question = corpus.RELATION_QUESTIONS[puzzle.relation].format(a="_", b=middle)
+    sentence = f"{puzzle.stated} {question} {'Yes' if says_yes else 'No'}."
+    return {
+        "subject": "yes" if says_yes else "no", "sentence": sentence, "option1": options[0], "option2": options[1],
+        "gold": options.index(asked), "source": sentence.replace("_", asked),
+    }
+
+
+def gsm8k_item(rng: random.Random, w: corpus.World) -> dict[str, Any]:
+    """A one- or two-step word problem about a person of the world, with numbers a child would use."""
+    name, thing = rng.choice(corpus.NAMES), rng.choice(THINGS)
+    a, b = rng.randint(10, 99), rng.randint(10, 99)
+    steps = rng.choice(("add", "add", "take", "two"))
+    if steps == "add":
+        question, result = f"{name} has {a} {thing} and finds {b} more. How many {thing} does {name} have now?", a + b
+    elif steps == "take":
+        a, b = max(a, b), min(a, b)
+        question = f"{name} lives in {w.city[name]} and has {a} {thing}. {name} gives {b} of them away. How many {thing} are left?"
+        result = a - b
+    else:
+        c = rng.randint(1, a + b)
+        question = f"{name} has {a} {thing}, gets {b} more and then loses {c}. How many {thing} does {name} have now?"
+        result = a + b - c
+    return {"subject": steps, "question": question, "context": solar_prompt(question), "answer": str(result), "source": question}
+
+
+def _draw(make: Callable[[random.Random], dict[str, Any] | None], rng: random.Random, count: int,
+          held_out: Callable[[str], bool]) -> list[dict[str, Any]]:
+    """``count`` rows with distinct held-out sources, in the order drawn."""
+    rows: dict[str, dict[str, Any]] = {}
+    for _ in range(1000 * count):
+        row = make(rng)
+        if row is not None and held_out(row["source"]):
+            rows.setdefault(row["source"], row)
+            if len(rows) == count:
+                return list(rows.values())
+    raise RuntimeError(f"found only {len(rows)} of {count} held-out items; lower the count")
+
+
+def make_tasks(seed: int = SEED) -> dict[str, list[dict[str, Any]]]:
+    """The rows of all six tasks, keyed by H6 column, each row with an ``id``."""
+    w = world(seed)
+    rng = random.Random(seed)
+    held = corpus.is_held_out
+    quarter, half = SIZES["MMLU"] // 4, SIZES["HellaSwag"] // 2
+    tasks = {
+        "ARC": _draw(lambda r: arc_item(r, w), rng, SIZES["ARC"], held),
+        "HellaSwag": [row for kind in ("agreement", "sequence")
+                      for row in _draw(lambda r: hellaswag_item(r, kind), rng, half, held)],
+        "MMLU": [row for subject in MMLU_TOPICS for row in _draw(lambda r: mmlu_item(r, w, subject), rng, quarter, held)],
+        "TruthfulQA": truthfulqa_items(rng),
+        "Winogrande": _draw(winogrande_item, rng, SIZES["Winogrande"], held),
+        "GSM8K": _draw(lambda r: gsm8k_item(r, w), rng, SIZES["GSM8K"], instruct_data.is_held_out),
+    }
+    for rows in tasks.values():
+        rng.shuffle(rows)
+    return {name: [{"id": f"{name.lower()}-{n:03d}", **row} for n, row in enumerate(tasks[name])] for name in COLUMNS}
+
+
+def file_name(name: str) -> str:
+    """The shipped JSONL file of a column: ``h6_toy_arc.jsonl`` for ARC."""
+    if name not in FORMS:
+        raise ValueError(f"unknown task {name!r}; choose from {', '.join(COLUMNS)}")
+    return f"h6_toy_{name.lower()}.jsonl"
+
+
+def data_path(name: str) -> Path:
+    """The shipped JSONL file of one task."""
+    return Path(str(resources.files("solar_lab.data").joinpath(file_name(name))))
+
+
+def save_tasks(directory: str | Path, tasks: dict[str, list[dict[str, Any]]]) -> list[Path]:
+    """Write each task's rows to ``directory`` under its shipped file name; returns the paths."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, rows in tasks.items():
+        instruct_data.write_jsonl(rows, directory / file_name(name))
+    return [directory / file_name(name) for name in tasks]
+
+
+def load_tasks(names: tuple[str, ...] = COLUMNS) -> dict[str, Task]:
+    """The shipped tasks, in H6's column order."""
+    tasks = {}
+    for name in names:
+        with open(data_path(name), encoding="utf-8") as handle:
+            tasks[name] = Task(name, [json.loads(line) for line in handle])
+    return tasks
+
+
+# --- scoring ----------------------------------------------------------------------------
+
+
+def requests(task: Task, row: dict[str, Any]) -> list[tuple[str, str]]:
+    """The (context, continuation) pairs lm-eval scores for one row (its ``arguments``).
+
+    Choices follow the context after a space (lm-eval's ``target_delimiter``). Winogrande puts
+    each option into the sentence and scores the same rest of the sentence after each.
+    """
+    if task.output == "choice":
+        return [(row["context"], f" {choice}") for choice in row["choices"]]
+    if task.output == "partial":
+        blank = row["sentence"].index("_")
+        ending = row["sentence"][blank + 1 :].strip()
+        return [(row["sentence"][:blank] + row[option], f" {ending}") for option in ("option1", "option2")]
+    raise ValueError(f"{task.name} is scored by generation, not by log-likelihood")
+
+
+def encode_pair(tokenizer: PreTrainedTokenizerBase, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    """Token ids of a context and its continuation, split as lm-eval splits them.
+
+    Trailing whitespace of the context moves to the continuation; the two are encoded
+    together and cut where the context's own encoding ends, so a token is never split
+    across the boundary the way two separate encodings could split it.
+    """
+    if not context:
+        raise ValueError("a context must not be empty")
+    spaces = len(context) - len(context.rstrip())
+    if spaces:
+        context, continuation = context[:-spaces], context[-spaces:] + continuation
+    whole = tokenizer(context + continuation)["input_ids"]
+    context_ids = tokenizer(context)["input_ids"]
+    return context_ids, whole[len(context_ids) :]
+
+
+@torch.no_grad()
+def loglikelihoods(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, pairs: list[tuple[str, str]], batch_size: int = 32
+) -> list[float]:
+    """Summed log-probability of each continuation given its context, in batches on ``model.device``.
+
+    Sequences are right-padded and fed without an attention mask, as lm-eval does: a causal
+    model's real positions never look at the padding after them.
+    """
+    encoded = [encode_pair(tokenizer, context, continuation) for context, continuation in pairs]
+    limit = model.config.max_position_embeddings
+    for (context, _), (context_ids, continuation_ids) in zip(pairs, encoded):
+        if len(context_ids) + len(continuation_ids) - 1 > limit:
+            raise ValueError(f"{context[:40]!r}... takes more than the model's {limit} positions")
+    order = sorted(range(len(encoded)), key=lambda i: -sum(map(len, encoded[i])))
+    results = [0.0] * len(encoded)
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        inputs = [(encoded[i][0] + encoded[i][1])[:-1] for i in batch]
+        width = max(map(len, inputs))
+        ids = torch.tensor([row + [0] * (width - len(row)) for row in inputs], device=model.device)  # 0: never read
+        logprobs = torch.log_softmax(model(input_ids=ids).logits.float(), dim=-1)
+        for row, i in enumerate(batch):
+            continuation = torch.tensor(encoded[i][1], device=model.device)
+            end = len(inputs[row])
+            picked = logprobs[row, end - len(continuation) : end].gather(1, continuation[:, None])
+            results[i] = float(picked.sum())
+    return results
+
+
+@torch.no_grad()
+def generate(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, contexts: list[str],
+    max_new_tokens: int = MAX_NEW_TOKENS, batch_size: int = 32,
+) -> list[str]:
+    """Greedy continuations of ``contexts``, cut at the first stop sequence (lm-eval's ``generate_until``)."""
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.unk_token_id
+    encoded = [tokenizer(context)["input_ids"] for context in contexts]
+    order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+    texts = [""] * len(contexts)
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        width = max(len(encoded[i]) for i in batch)
+        ids = torch.tensor([[pad] * (width - len(encoded[i])) + encoded[i] for i in batch], device=model.device)
+        mask = torch.tensor([[0] * (width - len(encoded[i])) + [1] * len(encoded[i]) for i in batch], device=model.device)
+        output = model.generate(
+            input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
+            pad_token_id=pad, eos_token_id=tokenizer.eos_token_id,
+        )
+        for row, i in enumerate(batch):
+            text = tokenizer.decode(output[row, width:].tolist(), skip_special_tokens=True)
+            for stop in STOP:
+                text = text.split(stop)[0]
+            texts[i] = text
+    return texts
+
+
+def extract_answer(generation: str) -> str:
+    """The last integer in a generated answer, or ``"[invalid]"`` when there is none."""
+    numbers = ANSWER.findall(generation)
+    return numbers[-1].strip() if numbers else INVALID
+
+
+def score(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, task: Task, batch_size: int = 32) -> list[ItemResult]:
+    """Per-item results of ``model`` on ``task``, in the task's row order."""
+    if task.output == "generate":
+        generations = generate(model, tokenizer, [row["context"] for row in task.rows], batch_size=batch_size)
+        return [
+            ItemResult(row["id"], row["answer"], [], [], generation=text, answer=extract_answer(text),
+                       exact_match=float(extract_answer(text) == row["answer"]))
+            for row, text in zip(task.rows, generations)
+        ]
+    pairs = [requests(task, row) for row in task.rows]
+    flat = loglikelihoods(model, tokenizer, [pair for item in pairs for pair in item], batch_size)
+    results, position = [], 0
+    for row, item in zip(task.rows, pairs):
+        lls = flat[position : position + len(item)]
+        position += len(item)
+        results.append(choice_result(row["id"], row["gold"], lls, row.get("choices")))
+    return results
+
+
+def task_score(task: Task, results: list[ItemResult]) -> float:
+    """The task's H6 number: the mean of its metric over items, in percent."""
+    return 100 * sum(getattr(result, task.metric) for result in results) / len(results)
+
+
+def evaluate(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, tasks: dict[str, Task] | None = None, batch_size: int = 32
+) -> dict[str, float]:
+    """The six scores in percent and their mean, keyed like Table 2: ``H6``, ``ARC``, ... ``GSM8K``."""
+    tasks = load_tasks() if tasks is None else tasks
+    scores = {name: task_score(task, score(model, tokenizer, task, batch_size)) for name, task in tasks.items()}
+    return {"H6": sum(scores.values()) / len(scores), **scores}
+
+
+# --- the same tasks for lm-evaluation-harness ------------------------------------------
+
+
+def lm_eval_config(task: Task, data_file: str | Path) -> dict[str, Any]:
+    """An lm-eval task config (YAML as a dict) that reads ``data_file`` and scores as ``score`` does."""
+    config: dict[str, Any] = {
+        "task": task.lm_eval_name,
+        "tag": ["h6_toy"],
+        "dataset_path": "json",
+        "dataset_kwargs": {"data_files": {"test": str(Path(data_file).resolve())}},
+        "test_split": "test",
+        "num_fewshot": 0,
+    }
+    if task.output == "generate":
+        return config | {
+            "output_type": "generate_until",
+            "doc_to_text": "context",
+            "doc_to_target": "answer",
+            "generation_kwargs": {"until": list(STOP), "max_gen_toks": MAX_NEW_TOKENS, "do_sample": False},
+            "filter_list": [{"name": "last-number", "filter": [
+                {"function": "regex", "regex_pattern": ANSWER.pattern, "group_select": -1, "fallback": INVALID},
+                {"function": "take_first"},
+            ]}],
+            "metric_list": [{"metric": "exact_match", "aggregation": "mean", "higher_is_better": True}],
+        }
+    metrics = ("acc",) if task.output == "partial" else ("acc", "acc_norm")
+    config |= {
+        "output_type": "multiple_choice",
+        "metric_list": [{"metric": m, "aggregation": "mean", "higher_is_better": True} for m in metrics],
+    }
+    if task.output == "partial":  # as lm-eval's Winogrande: an int from doc_to_text puts the options in the contexts
+        blank = "sentence.index('_')"
+        return config | {
+            "doc_to_text": "gold",
+            "doc_to_choice": f"{{{{[sentence[:{blank}] + option1, sentence[:{blank}] + option2]}}}}",
+            "doc_to_target": f"{{{{sentence[{blank} + 1:].strip()}}}}",
+        }
+    return config | {"doc_to_text": "context", "doc_to_choice": "choices", "doc_to_target": "gold"}
+
+
+def write_lm_eval_tasks(directory: str | Path, tasks: dict[str, Task] | None = None) -> list[Path]:
+    """Write each task's JSONL and YAML into ``directory``, for ``lm_eval --include_path directory``.
+
+    ``--tasks h6_toy`` then runs all six (their shared tag).
+    """
+    import yaml
+
+    tasks = load_tasks() if tasks is None else tasks
+    configs = []
+    for task, data in zip(tasks.values(), save_tasks(directory, {name: task.rows for name, task in tasks.items()})):
+        configs.append(data.with_suffix(".yaml"))
+        configs[-1].write_text(yaml.safe_dump(lm_eval_config(task, data), sort_keys=False, allow_unicode=True))
+    return configs
