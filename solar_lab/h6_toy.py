@@ -139,9 +139,14 @@ class ItemResult:
         return max(range(len(self.loglikelihoods)), key=lambda i: (self.loglikelihoods[i], -i))
 
     @property
+    def per_character(self) -> list[float]:
+        """Each choice's log-likelihood divided by its length in characters: what ``acc_norm`` ranks."""
+        return [ll / length for ll, length in zip(self.loglikelihoods, self.lengths)]
+
+    @property
     def chosen_norm(self) -> int:
         """The choice with the highest log-likelihood per character."""
-        per_char = [ll / length for ll, length in zip(self.loglikelihoods, self.lengths)]
+        per_char = self.per_character
         return max(range(len(per_char)), key=lambda i: (per_char[i], -i))
 
 

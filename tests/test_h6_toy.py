@@ -92,6 +92,7 @@ def test_acc_and_acc_norm_disagree_when_length_decides():
     # "elephant." loses on total log-likelihood (-9 < -6) but wins per character (-1.0 > -1.5)
     item = choice_result("constructed", 1, [-6.0, -9.0], ["cat.", "elephant."])
     assert (item.chosen, item.chosen_norm, item.acc, item.acc_norm) == (0, 1, 0.0, 1.0)
+    assert item.lengths == [4, 9] and item.per_character == [-1.5, -1.0]
     agreeing = choice_result("agreeing", 0, [-4.0, -9.0], ["cat.", "elephant."])
     assert disagreements([item, agreeing]) == [item]
     tie = choice_result("tie", 1, [-5.0, -5.0], ["ab", "cd"])  # equals go to the first, as numpy's argmax
