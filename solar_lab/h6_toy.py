@@ -64,6 +64,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from solar_lab import corpus, instruct_data
 from solar_lab.leaderboard import TASKS as COLUMNS
 from solar_lab.prompt import solar_prompt
+from solar_lab.sft import greedy_batch
 
 SEED = 0
 """Seed of the shipped tasks; the world is the one of ``corpus.make_corpus(SEED)``, the toy base's corpus."""
@@ -544,15 +545,9 @@ def generate(
     texts = [""] * len(contexts)
     for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
-        width = max(len(encoded[i]) for i in batch)
-        ids = torch.tensor([[pad] * (width - len(encoded[i])) + encoded[i] for i in batch], device=model.device)
-        mask = torch.tensor([[0] * (width - len(encoded[i])) + [1] * len(encoded[i]) for i in batch], device=model.device)
-        output = model.generate(
-            input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
-            pad_token_id=pad, eos_token_id=tokenizer.eos_token_id,
-        )
+        new_tokens = greedy_batch(model, tokenizer, [encoded[i] for i in batch], pad, max_new_tokens)
         for row, i in enumerate(batch):
-            text = tokenizer.decode(output[row, width:].tolist(), skip_special_tokens=True)
+            text = tokenizer.decode(new_tokens[row], skip_special_tokens=True)
             for stop in STOP:
                 text = text.split(stop)[0]
             texts[i] = text

@@ -113,6 +113,24 @@ def train_sft(
 
 
 @torch.no_grad()
+def greedy_batch(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, encoded: list[list[int]], pad_id: int, max_new_tokens: int
+) -> list[list[int]]:
+    """Greedy new tokens after each of ``encoded`` (token id lists), left-padded into one batch on ``model.device``."""
+    width = max(len(ids) for ids in encoded)
+    input_ids = torch.tensor([[pad_id] * (width - len(ids)) + ids for ids in encoded], device=model.device)
+    attention_mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in encoded], device=model.device)
+    output = model.generate(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        pad_token_id=pad_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    return output[:, width:].tolist()
+
+
 def generate(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -120,27 +138,11 @@ def generate(
     max_new_tokens: int = 32,
     batch_size: int = 64,
 ) -> list[str]:
-    """Greedy answers to ``prompts`` (each wrapped in SOLAR's template), without the prompt.
-
-    The prompts are left-padded into tensors on ``model.device``, so a model on a GPU works.
-    """
+    """Greedy answers to ``prompts`` (each wrapped in SOLAR's template), without the prompt."""
     model.eval()
     answers = []
     for start in range(0, len(prompts), batch_size):
         encoded = [tokenizer(solar_prompt(p))["input_ids"] for p in prompts[start : start + batch_size]]
-        width = max(len(ids) for ids in encoded)
-        pad_id = pad_token_id(tokenizer)
-        input_ids = torch.tensor([[pad_id] * (width - len(ids)) + ids for ids in encoded], device=model.device)
-        attention_mask = torch.tensor(
-            [[0] * (width - len(ids)) + [1] * len(ids) for ids in encoded], device=model.device
-        )
-        output = model.generate(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            pad_token_id=pad_id,
-            eos_token_id=tokenizer.eos_token_id,
-        )
-        answers += tokenizer.batch_decode(output[:, width:], skip_special_tokens=True)
+        new_tokens = greedy_batch(model, tokenizer, encoded, pad_token_id(tokenizer), max_new_tokens)
+        answers += tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
     return [answer.strip() for answer in answers]
