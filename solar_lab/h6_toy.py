@@ -632,7 +632,7 @@ def gguf_loglikelihoods(llm: llama_cpp.Llama, pairs: list[tuple[str, str]]) -> l
     cache of the longest prefix it shares with the one before (the context the choices of
     an item share), as ``Llama.generate`` reuses a cached prompt: only the rest is evaluated.
     """
-    tokenizer, results = llama_tokenizer(llm), []
+    tokenizer, sums = llama_tokenizer(llm), []
     for context, continuation in pairs:
         context_ids, continuation_ids = encode_pair(tokenizer, context, continuation)
         tokens = (context_ids + continuation_ids)[:-1]
@@ -644,8 +644,8 @@ def gguf_loglikelihoods(llm: llama_cpp.Llama, pairs: list[tuple[str, str]]) -> l
         llm.eval(tokens[shared:])
         logits = np.asarray(llm.scores[len(context_ids) - 1 : len(tokens)], dtype=np.float64)
         logprobs = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
-        results.append(float(logprobs[np.arange(len(continuation_ids)), continuation_ids].sum()))
-    return results
+        sums.append(float(logprobs[np.arange(len(continuation_ids)), continuation_ids].sum()))
+    return sums
 
 
 def gguf_generate(llm: llama_cpp.Llama, contexts: list[str], max_new_tokens: int = MAX_NEW_TOKENS) -> list[str]:

@@ -235,15 +235,16 @@ def test_llama_cpp_splits_every_request_as_transformers_does(tasks, tokenizer, b
 def test_f32_gguf_scores_every_item_as_pytorch_does(tasks, tokenizer, base_gguf):
     model, _ = toy.load_base()
     sample = {name: Task(name, task.rows[:5]) for name, task in tasks.items()}
+    ours = {name: h6_toy.score(model, tokenizer, task) for name, task in sample.items()}
     for name, task in sample.items():
-        ours, theirs = h6_toy.score(model, tokenizer, task), h6_toy.score_gguf(base_gguf, task)
+        theirs = h6_toy.score_gguf(base_gguf, task)
         assert [r.id for r in theirs] == [row["id"] for row in task.rows]
-        for pytorch, gguf in zip(ours, theirs):
+        for pytorch, gguf in zip(ours[name], theirs):
             assert gguf.loglikelihoods == pytest.approx(pytorch.loglikelihoods, abs=1e-3), name
             assert (gguf.acc, gguf.acc_norm, gguf.lengths) == (pytorch.acc, pytorch.acc_norm, pytorch.lengths), name
             assert (gguf.generation, gguf.answer, gguf.exact_match) == (pytorch.generation, pytorch.answer, pytorch.exact_match)
     assert all(len(r.generation) > 5 for r in theirs)  # whole greedy answers were compared, not empty strings
-    assert h6_toy.evaluate_gguf(base_gguf, sample) == h6_toy.evaluate(model, tokenizer, sample)
+    assert h6_toy.evaluate_gguf(base_gguf, sample) == h6_toy.h6_scores(sample, lambda task: ours[task.name])
 
 
 def test_cached_prefixes_give_the_scores_of_fresh_evaluations(base_gguf):
