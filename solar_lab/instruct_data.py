@@ -8,17 +8,17 @@ Three kinds of question, each with an answer a reader can check:
   answer gives a number and the rejected one wrongly refuses.
 - ``comparison``: the article's "John runs faster than Ken ..." puzzle; chosen answers
   Yes/No correctly, rejected answers the opposite.
-- ``math``: short word problems about the corpus' people ("Omar has 53 coins and finds 17
-  more. How many coins does Omar have now?"), the toy's GSM8K. The instruction answer states
-  the result ("Omar has 70 coins now."); in preference set A the rejected answer states a
+- ``math``: short word problems about the corpus' people ("Omar has 5 coins and finds 3
+  more. How many coins does Omar have now?", with one-digit numbers), the toy's GSM8K. The instruction answer states
+  the result ("Omar has 8 coins now."); in preference set A the rejected answer states a
   plausible wrong one.
 
 Preference set A (``preference_*.jsonl``) holds all three kinds. The **math alignment set**
 (``math_alignment.jsonl``) is built the way SOLAR built its synthetic math alignment data:
 the chosen answer is the correct answer rephrased, the rejected one is the original. SOLAR
 rephrased MetaMathQA's answers with a model; here the rephrasing writes the computation out
-before the result ("53 + 17 = 70. Omar has 70 coins now."), so a model that can add when it
-sees "53 + 17 =" can answer the problem. DPO candidate v1 trains on set A, v2 on set A plus
+before the result ("5 + 3 = 8. Omar has 8 coins now."), so a model that can add when it
+sees "5 + 3 =" can answer the problem. DPO candidate v1 trains on set A, v2 on set A plus
 the math alignment set.
 
 Preference rows use TRL's column names (``prompt``, ``chosen``, ``rejected``) plus ``kind``;
@@ -161,9 +161,9 @@ class WordProblem(NamedTuple):
 
 
 def word_problem(rng: random.Random, world: World) -> WordProblem:
-    """A problem about a person of the world, with numbers a child would use."""
+    """A problem about a person of the world, with one-digit numbers (the toy models cannot add larger ones)."""
     name, thing = rng.choice(NAMES), rng.choice(THINGS)
-    a, b = rng.randint(10, 99), rng.randint(10, 99)
+    a, b = rng.randint(1, 9), rng.randint(1, 9)
     steps = rng.choice(("add", "add", "take", "two"))
     if steps == "add":
         question, result = f"{name} has {a} {thing} and finds {b} more. How many {thing} does {name} have now?", a + b
