@@ -60,8 +60,8 @@ class ToyRecipe:
     cpt_steps: int = 800
     cpt_lr: float = 5e-4
     cpt_warmup: int = 80
-    sft_steps: int = 300
-    sft_lr: float = 1e-3
+    sft_steps: int = 600
+    sft_lr: float = 3e-4
     dpo_steps: int = 150
     dpo_lr: float = 3e-4
     dpo_beta: float = 0.1

@@ -1,7 +1,8 @@
 """Make the toy lineage, SOLAR 10.7B's recipe in miniature, from the corpus: every shipped checkpoint.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python tools/make_lineage.py           # MEASURED on 2 free CPU cores
+    HF_HUB_OFFLINE=1 .venv/bin/python tools/make_lineage.py           # 1051 s measured on 2 cores, shared with other jobs
     HF_HUB_OFFLINE=1 .venv/bin/python tools/make_lineage.py --check   # rebuild in a temporary folder, compare
+    HF_HUB_OFFLINE=1 .venv/bin/python tools/make_lineage.py --alignment-only   # only stages 4-6, a few minutes
 
 Every number comes from ``solar_lab.recipe.RECIPE``; every seed is fixed. The stages:
 
@@ -19,7 +20,8 @@ Each stage is stored in bfloat16 and the next one starts from the stored weights
 notebook that loads a shipped stage starts where the lineage did. Everything is written
 under ``solar_lab/assets.tmp`` and swapped in at the end. ``--check`` makes the lineage in a
 temporary folder and compares it with the shipped one: identical tensors, or held-out losses
-within ``LOSS_TOLERANCE`` (another CPU may round differently), else exit 1. A build also
+within ``LOSS_TOLERANCE``, else exit 1. Runs are bitwise repeatable only with the same CPU and
+thread count: the base trained with one thread instead of two ended 0.008 nats apart. A build also
 writes what it measured to ``solar_lab/data/lineage.json`` (notebook 02 draws it).
 """
 
@@ -98,8 +100,12 @@ def align(reference: PreTrainedModel, pairs: list, pad_id: int, recipe: ToyRecip
     return policy
 
 
-def build(out: Path, recipe: ToyRecipe = RECIPE) -> dict[str, Any]:
-    """Make every stage into ``out/<stage>``; return the held-out losses: per stage, and the two pretraining curves."""
+def build(out: Path, recipe: ToyRecipe = RECIPE, pretrained: Path | None = None) -> dict[str, Any]:
+    """Make every stage into ``out/<stage>``; return the held-out losses: per stage, and the two pretraining curves.
+
+    With ``pretrained`` (a folder of shipped stages and its ``lineage.json`` record), the two
+    pretrained stages are copied from it and only the alignment stages are made again.
+    """
     start = time.perf_counter()
     out.mkdir(parents=True)
     tokenizer_dir = out / "tokenizer"
@@ -115,12 +121,20 @@ def build(out: Path, recipe: ToyRecipe = RECIPE) -> dict[str, Any]:
         print(f"{stage}: held-out loss {losses[stage]:.4f} ({time.perf_counter() - start:.0f} s)", flush=True)
         return stored
 
-    model, base_log = pretrain(tokenizer, held_out, recipe)
-    base = keep("toy-base", model)
-    merged = depth_upscale(base, recipe.drop)
-    cpt_log = continue_pretraining(merged, tokenizer, held_out, recipe)
-    print(f"merged ({recipe.upscaled_layers} layers): held-out loss {cpt_log.eval_loss[0]:.4f}", flush=True)
-    solar_base = keep("toy-solar-base", merged)
+    if pretrained is None:
+        model, base_log = pretrain(tokenizer, held_out, recipe)
+        base = keep("toy-base", model)
+        merged = depth_upscale(base, recipe.drop)
+        cpt_log = continue_pretraining(merged, tokenizer, held_out, recipe)
+        print(f"merged ({recipe.upscaled_layers} layers): held-out loss {cpt_log.eval_loss[0]:.4f}", flush=True)
+        solar_base = keep("toy-solar-base", merged)
+        curves = {"base_curve": curve(base_log), "continued_pretraining_curve": curve(cpt_log)}
+    else:
+        for stage in STAGES[:2]:
+            shutil.copytree(pretrained / stage, out / stage)
+            losses[stage] = evaluate_loss(LlamaForCausalLM.from_pretrained(out / stage, dtype=torch.float32), held_out)
+        solar_base = LlamaForCausalLM.from_pretrained(out / "toy-solar-base", dtype=torch.float32)
+        curves = {name: json.loads(RECORD.read_text())[name] for name in ("base_curve", "continued_pretraining_curve")}
 
     tuned = copy.deepcopy(solar_base)
     examples = sft.encode_rows(tokenizer, instruct_data.load("instruct", "train"), MAX_LENGTH)
@@ -140,8 +154,8 @@ def build(out: Path, recipe: ToyRecipe = RECIPE) -> dict[str, Any]:
     seconds = round(time.perf_counter() - start)
     print(f"lineage made in {seconds} s", flush=True)
     return {"machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}", "seconds": seconds,
-            "held_out_loss": {stage: round(loss, 5) for stage, loss in losses.items()},
-            "base_curve": curve(base_log), "continued_pretraining_curve": curve(cpt_log)}
+            "stages_made": list(STAGES[2:] if pretrained else STAGES),
+            "held_out_loss": {stage: round(loss, 5) for stage, loss in losses.items()}, **curves}
 
 
 def compare(fresh: Path, shipped: Path, losses: dict[str, float]) -> list[str]:
@@ -168,6 +182,8 @@ def compare(fresh: Path, shipped: Path, losses: dict[str, float]) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="rebuild in a temporary folder and compare; write nothing")
+    parser.add_argument("--alignment-only", action="store_true",
+                        help="keep the shipped toy-base and toy-solar-base; make the later stages again")
     args = parser.parse_args()
     transformers_logging.disable_progress_bar()  # loading and saving take no time here; training shows its bars
     assets = toy.assets_path()
@@ -180,7 +196,7 @@ def main() -> int:
         return 1 if problems else 0
     scratch = assets.with_name(assets.name + ".tmp")
     shutil.rmtree(scratch, ignore_errors=True)
-    record = build(scratch)
+    record = build(scratch, pretrained=assets if args.alignment_only else None)
     if assets.exists():
         shutil.rmtree(assets)
     scratch.rename(assets)
