@@ -649,7 +649,12 @@ def gguf_loglikelihoods(llm: llama_cpp.Llama, pairs: list[tuple[str, str]]) -> l
 
 
 def gguf_generate(llm: llama_cpp.Llama, contexts: list[str], max_new_tokens: int = MAX_NEW_TOKENS) -> list[str]:
-    """Greedy continuations of ``contexts`` by llama.cpp (``chat.stream_tokens``), cut at the first stop sequence."""
+    """Greedy continuations of ``contexts`` by llama.cpp (``chat.stream_tokens``), cut at the first stop sequence.
+
+    The text is the one ``generate`` decodes from the same tokens: the tokenizer's decoder
+    (transformers' for a Llama-family SentencePiece model) drops one leading space, the mark
+    of a first token that begins a word ("▁Ravi"), which llama.cpp's pieces keep.
+    """
     from solar_lab.chat import stream_tokens  # imports llama_cpp, an optional extra
 
     texts = []
@@ -659,7 +664,7 @@ def gguf_generate(llm: llama_cpp.Llama, contexts: list[str], max_new_tokens: int
             text += piece
             if any(stop in text for stop in STOP):
                 break
-        texts.append(until_stop(text))
+        texts.append(until_stop(text.removeprefix(" ")))
     return texts
 
 

@@ -210,18 +210,22 @@ def test_per_item_scores_equal_lm_evaluation_harness(tmp_path, tasks, tokenizer)
 
 
 @pytest.fixture(scope="module")
-def base_gguf(tmp_path_factory):
-    """The shipped base as an F32 GGUF file, which should score as PyTorch does."""
+def sft_gguf(tmp_path_factory):
+    """The shipped instruction-tuned stage as an F32 GGUF file, which should score as PyTorch does.
+
+    It answers the GSM8K analogue in sentences whose first token begins a word ("▁Ravi"), so the
+    generations compared hold the leading space that transformers' decoder drops.
+    """
     pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (pip install -e '.[gguf]')")
     from solar_lab.gguf_export import export_gguf
 
-    return export_gguf(toy.base_path(), tmp_path_factory.mktemp("gguf") / "toy-base.F32.gguf")
+    return export_gguf(toy.checkpoint_path("toy-solar-sft"), tmp_path_factory.mktemp("gguf") / "toy-solar-sft.F32.gguf")
 
 
-def test_llama_cpp_splits_every_request_as_transformers_does(tasks, tokenizer, base_gguf):
+def test_llama_cpp_splits_every_request_as_transformers_does(tasks, tokenizer, sft_gguf):
     from solar_lab.chat import load_model
 
-    with load_model(base_gguf, vocab_only=True) as llm:
+    with load_model(sft_gguf, vocab_only=True) as llm:
         llama_tokenizer = h6_toy.llama_tokenizer(llm)
         for task in tasks.values():
             for row in task.rows:
@@ -232,39 +236,43 @@ def test_llama_cpp_splits_every_request_as_transformers_does(tasks, tokenizer, b
                     assert h6_toy.encode_pair(llama_tokenizer, *pair) == h6_toy.encode_pair(tokenizer, *pair)
 
 
-def test_f32_gguf_scores_every_item_as_pytorch_does(tasks, tokenizer, base_gguf):
-    model, _ = toy.load_base()
+def test_f32_gguf_scores_every_item_as_pytorch_does(tasks, sft_gguf):
+    from solar_lab.chat import load_model, stream_tokens
+
+    model, tokenizer = toy.load("toy-solar-sft")
     sample = {name: Task(name, task.rows[:5]) for name, task in tasks.items()}
     ours = {name: h6_toy.score(model, tokenizer, task) for name, task in sample.items()}
     for name, task in sample.items():
-        theirs = h6_toy.score_gguf(base_gguf, task)
+        theirs = h6_toy.score_gguf(sft_gguf, task)
         assert [r.id for r in theirs] == [row["id"] for row in task.rows]
         for pytorch, gguf in zip(ours[name], theirs):
             assert gguf.loglikelihoods == pytest.approx(pytorch.loglikelihoods, abs=1e-3), name
             assert (gguf.acc, gguf.acc_norm, gguf.lengths) == (pytorch.acc, pytorch.acc_norm, pytorch.lengths), name
             assert (gguf.generation, gguf.answer, gguf.exact_match) == (pytorch.generation, pytorch.answer, pytorch.exact_match)
     assert all(len(r.generation) > 5 for r in theirs)  # whole greedy answers were compared, not empty strings
-    assert h6_toy.evaluate_gguf(base_gguf, sample) == h6_toy.h6_scores(sample, lambda task: ours[task.name])
+    with load_model(sft_gguf) as llm:  # llama.cpp's first piece of an answer keeps the space the decoder drops
+        assert any(next(stream_tokens(llm, row["context"], 1))[1].startswith(" ") for row in sample["GSM8K"].rows)
+    assert h6_toy.evaluate_gguf(sft_gguf, sample) == h6_toy.h6_scores(sample, lambda task: ours[task.name])
 
 
-def test_cached_prefixes_give_the_scores_of_fresh_evaluations(base_gguf):
+def test_cached_prefixes_give_the_scores_of_fresh_evaluations(sft_gguf):
     """A pair whose tokens are all cached already, or a prefix of the last one's, is scored from the cache."""
     from solar_lab.chat import load_model
 
     context = "Omar lives in Paris and works as a baker. Where does Omar live?"
     pairs = [(context, " Paris."), (context, " Paris."), (context, " Paris"), ("Where does Omar live?", " Paris.")]
-    with load_model(base_gguf, logits_all=True, type_k=0, type_v=0) as llm:
+    with load_model(sft_gguf, logits_all=True, type_k=0, type_v=0) as llm:
         cached = h6_toy.gguf_loglikelihoods(llm, pairs)
     fresh = []
     for pair in pairs:
-        with load_model(base_gguf, logits_all=True, type_k=0, type_v=0) as llm:
+        with load_model(sft_gguf, logits_all=True, type_k=0, type_v=0) as llm:
             fresh += h6_toy.gguf_loglikelihoods(llm, [pair])
     assert cached == pytest.approx(fresh, abs=1e-4)
     assert cached[0] == cached[1] and cached[2] != cached[0] != cached[3]
 
 
-def test_gguf_context_longer_than_the_model_is_refused(base_gguf):
+def test_gguf_context_longer_than_the_model_is_refused(sft_gguf):
     from solar_lab.chat import load_model
 
-    with load_model(base_gguf, logits_all=True) as llm, pytest.raises(ValueError, match="more than the model's 256"):
+    with load_model(sft_gguf, logits_all=True) as llm, pytest.raises(ValueError, match="more than the model's 256"):
         h6_toy.gguf_loglikelihoods(llm, [("Paris. " * 200, " Paris.")])
