@@ -506,26 +506,39 @@ def loglikelihoods(
     """Summed log-probability of each continuation given its context, in batches on ``model.device``.
 
     Sequences are right-padded and fed without an attention mask, as lm-eval does: a causal
-    model's real positions never look at the padding after them.
+    model's real positions never look at the padding after them. An input that is the start of
+    another input with the same context gets no row of its own: the longer row's logits at its
+    positions are its logits. So the four letters of an MMLU item, one or two tokens after the
+    same context, share one row, as lm-eval's logits cache shares one call among one-token
+    continuations.
     """
     encoded = [encode_pair(tokenizer, context, continuation) for context, continuation in pairs]
     limit = model.config.max_position_embeddings
     for (context, _), (context_ids, continuation_ids) in zip(pairs, encoded):
         if len(context_ids) + len(continuation_ids) - 1 > limit:
             raise ValueError(f"{context[:40]!r}... takes more than the model's {limit} positions")
-    order = sorted(range(len(encoded)), key=lambda i: -sum(map(len, encoded[i])))
+    inputs = [tuple(context_ids + continuation_ids[:-1]) for context_ids, continuation_ids in encoded]
+    by_context: dict[tuple[int, ...], dict[tuple[int, ...], None]] = {}  # ordered sets of inputs
+    for (context_ids, _), tokens in zip(encoded, inputs):
+        by_context.setdefault(tuple(context_ids), {})[tokens] = None
+    row_of = {short: max((long for long in group if long[: len(short)] == short), key=len)
+              for group in by_context.values() for short in group}
+    readers: dict[tuple[int, ...], list[int]] = {}  # each row fed to the model: the pairs that read its logits
+    for i, tokens in enumerate(inputs):
+        readers.setdefault(row_of[tokens], []).append(i)
+    rows = sorted(readers, key=len, reverse=True)
     results = [0.0] * len(encoded)
-    for start in range(0, len(order), batch_size):
-        batch = order[start : start + batch_size]
-        inputs = [(encoded[i][0] + encoded[i][1])[:-1] for i in batch]
-        width = max(map(len, inputs))
-        ids = torch.tensor([row + [0] * (width - len(row)) for row in inputs], device=model.device)  # 0: never read
+    for start in range(0, len(rows), batch_size):
+        batch = rows[start : start + batch_size]
+        width = len(batch[0])
+        ids = torch.tensor([list(row) + [0] * (width - len(row)) for row in batch], device=model.device)  # 0: never read
         logprobs = torch.log_softmax(model(input_ids=ids).logits.float(), dim=-1)
-        for row, i in enumerate(batch):
-            continuation = torch.tensor(encoded[i][1], device=model.device)
-            end = len(inputs[row])
-            picked = logprobs[row, end - len(continuation) : end].gather(1, continuation[:, None])
-            results[i] = float(picked.sum())
+        for row, fed in enumerate(batch):
+            for i in readers[fed]:
+                continuation = torch.tensor(encoded[i][1], device=model.device)
+                end = len(inputs[i])
+                picked = logprobs[row, end - len(continuation) : end].gather(1, continuation[:, None])
+                results[i] = float(picked.sum())
     return results
 
 

@@ -130,6 +130,22 @@ def test_batched_loglikelihoods_equal_one_at_a_time(tasks, tokenizer):
     assert batched[0] == pytest.approx(by_hand, abs=1e-4)
 
 
+def test_choices_whose_input_starts_another_share_its_row_and_keep_their_own_scores(tasks, tokenizer):
+    model, _ = toy.load_base()
+    pairs = [pair for row in tasks["MMLU"].rows[:2] for pair in h6_toy.requests(tasks["MMLU"], row)]
+    inputs = {tuple(context + continuation[:-1]) for context, continuation in
+              (h6_toy.encode_pair(tokenizer, *pair) for pair in pairs)}
+    assert len(pairs) == 8 and len(inputs) > 2  # letters of one or two tokens: inputs of two lengths per item
+    fed = []
+    hook = model.register_forward_pre_hook(lambda module, args, kwargs: fed.append(kwargs["input_ids"].shape[0]),
+                                           with_kwargs=True)
+    batched = h6_toy.loglikelihoods(model, tokenizer, pairs, batch_size=5)
+    hook.remove()
+    assert fed == [2]  # one row per item: every letter's logits are read from the item's longest input
+    single = [h6_toy.loglikelihoods(model, tokenizer, [pair], batch_size=1)[0] for pair in pairs]
+    assert batched == pytest.approx(single, abs=1e-4) and len(set(batched)) == 8
+
+
 def test_shipped_base_knows_its_world_and_evaluate_averages_six_scores(tasks, tokenizer):
     model, _ = toy.load_base()
     sample = {name: Task(name, task.rows[:20]) for name, task in tasks.items()}
