@@ -4,8 +4,6 @@ SOLAR-10.7B-Instruct was tuned on one prompt format (``solar_prompt``); llama-cp
 has no built-in chat format for it, so the prompt is written here, byte for byte.
 Generation is a loop: llama.cpp picks the next token, the token becomes text, the text
 is shown at once (streaming), and the loop stops at ``</s>`` or after ``max_tokens``.
-``greedy_answers`` asks many prompts the same way, and ``accuracy_by_kind`` scores the
-answers to the held-out questions of the kinds the toy was tuned on.
 """
 
 from __future__ import annotations
@@ -20,7 +18,6 @@ from typing import Callable, Iterator
 
 import llama_cpp
 
-from solar_lab import instruct_data
 from solar_lab.gguf_file import check_gguf
 from solar_lab.prompt import solar_prompt
 
@@ -144,32 +141,3 @@ def chat(
         seconds_to_first_token=first or 0.0,
         seconds=time.perf_counter() - start,
     )
-
-
-def greedy_answers(llm: llama_cpp.Llama, prompts: list[str], max_tokens: int = 64) -> list[str]:
-    """Greedy answers to ``prompts``, each asked alone in SOLAR's format, stripped as ``sft.generate`` strips them."""
-    return [chat(llm, prompt, max_tokens=max_tokens).text.strip() for prompt in prompts]
-
-
-def held_out_questions() -> list[dict[str, str]]:
-    """One row per prompt of the preference held-out split (its first row), in file order."""
-    rows: dict[str, dict[str, str]] = {}
-    for row in instruct_data.load("preference", "held_out"):
-        rows.setdefault(row["prompt"], row)
-    return list(rows.values())
-
-
-def accuracy_by_kind(rows: list[dict[str, str]], answers: list[str]) -> dict[str, float]:
-    """Share of ``answers`` that ``instruct_data.shows_preference`` accepts: per kind present, then "overall"."""
-    if len(rows) != len(answers):
-        raise ValueError(f"got {len(answers)} answers for {len(rows)} questions; give one answer per question")
-    if not rows:
-        raise ValueError("no questions to score")
-    right = [instruct_data.shows_preference(row, answer) for row, answer in zip(rows, answers)]
-    scores = {}
-    for kind in instruct_data.KINDS:
-        picked = [hit for row, hit in zip(rows, right) if row["kind"] == kind]
-        if picked:
-            scores[kind] = sum(picked) / len(picked)
-    scores["overall"] = sum(right) / len(right)
-    return scores

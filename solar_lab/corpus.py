@@ -74,11 +74,6 @@ class World:
         )
 
 
-def world(seed: int = 0) -> World:
-    """The world of ``make_corpus(seed)`` (it is the first thing drawn from its generator)."""
-    return World.make(random.Random(seed))
-
-
 def facts(rng: random.Random, world: World) -> str:
     """Statements about one or two people, then a question about one of them."""
     people = rng.sample(NAMES, 2)
@@ -177,22 +172,16 @@ def is_held_out(text: str) -> bool:
     return int.from_bytes(digest[:4], "big") % 100 < HELD_OUT_PERCENT
 
 
-def make_corpus(seed: int = 0, train_chars: int = 300_000, part: int = 0) -> Corpus:
+def make_corpus(seed: int = 0, train_chars: int = 300_000) -> Corpus:
     """Documents drawn from ``seed`` until the training split holds ``train_chars`` characters.
 
     The world of facts is fixed by the seed too, so held-out questions ask about facts the
-    training split states (learnable), in combinations it never saw. ``part`` > 0 draws other
-    documents about the same world (a seed of their own, ``f"{seed}:{part}"``): more text from
-    the same source, as much as a run needs, with the same hash split.
+    training split states (learnable), in combinations it never saw.
     """
     if train_chars < 1:
         raise ValueError(f"train_chars must be positive, got {train_chars}")
-    if part < 0:
-        raise ValueError(f"part must be 0 or more, got {part}")
     rng = random.Random(seed)
     world = World.make(rng)
-    if part:
-        rng = random.Random(f"{seed}:{part}")
     train: list[str] = []
     held_out: list[str] = []
     size = 0

@@ -46,13 +46,6 @@ could write (ARC, HellaSwag, MMLU, Winogrande) or a question prompt (TruthfulQA,
 is kept only when that text falls in the held-out split of its module's hash split
 (``corpus.is_held_out`` or ``instruct_data.is_held_out``), so no item is ever a training document
 or a training prompt.
-
-**Two backends.** ``score`` runs a PyTorch model, ``score_gguf`` a GGUF file through
-llama.cpp (llama-cpp-python), so that a quantized file gets a row of its own. A backend is
-what lm-eval calls an ``LM``: two requests, ``loglikelihood`` of (context, continuation)
-pairs and ``generate_until`` of contexts; ``results`` turns their answers into
-``ItemResult``s, one code path for both. llama.cpp tokenizes with the vocabulary the GGUF
-file carries, which the exporter copies from the same ``tokenizer.model``.
 """
 
 from __future__ import annotations
@@ -63,9 +56,8 @@ import re
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
-import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -73,12 +65,6 @@ from solar_lab import corpus, instruct_data
 from solar_lab.leaderboard import TASKS as COLUMNS
 from solar_lab.prompt import solar_prompt
 from solar_lab.sft import greedy_batch
-
-if TYPE_CHECKING:
-    import llama_cpp
-
-Tokenizer = Callable[[str], Any]
-"""What ``encode_pair`` calls: a transformers tokenizer, or anything whose ``tokenizer(text)["input_ids"]`` are ids."""
 
 SEED = 0
 """Seed of the shipped tasks; the world is the one of ``corpus.make_corpus(SEED)``, the toy base's corpus."""
@@ -94,6 +80,8 @@ FORMS = {  # column: (how it is scored, the metric the H6 column reports)
 }
 LETTERS = ("A", "B", "C", "D")
 MMLU_TOPICS = {"facts": "the world", "arithmetic": "arithmetic", "comparison": "comparisons", "agreement": "grammar"}
+THINGS = ("coins", "apples", "books", "stamps", "marbles", "shells")
+"""What the GSM8K word problems count."""
 STOP = ("\n",)
 """GSM8K's stop sequences (lm-eval adds the end-of-sequence token itself)."""
 MAX_NEW_TOKENS = 32
@@ -180,6 +168,11 @@ def disagreements(results: list[ItemResult]) -> list[ItemResult]:
 
 
 # --- making the tasks ------------------------------------------------------------------
+
+
+def world(seed: int = SEED) -> corpus.World:
+    """The world of ``corpus.make_corpus(seed)`` (it is the first thing drawn from its generator)."""
+    return corpus.World.make(random.Random(seed))
 
 
 FACT_QUESTIONS = {  # the corpus' questions about one person, and the form of their answers
@@ -395,10 +388,21 @@ def winogrande_item(rng: random.Random) -> dict[str, Any]:
 
 
 def gsm8k_item(rng: random.Random, w: corpus.World) -> dict[str, Any]:
-    """A word problem of the instruction data's kind (``instruct_data.word_problem``), answered by its result."""
-    problem = instruct_data.word_problem(rng, w)
-    return {"subject": problem.steps, "question": problem.question, "context": solar_prompt(problem.question),
-            "answer": str(problem.result), "source": problem.question}
+    """A one- or two-step word problem about a person of the world, with numbers a child would use."""
+    name, thing = rng.choice(corpus.NAMES), rng.choice(THINGS)
+    a, b = rng.randint(10, 99), rng.randint(10, 99)
+    steps = rng.choice(("add", "add", "take", "two"))
+    if steps == "add":
+        question, result = f"{name} has {a} {thing} and finds {b} more. How many {thing} does {name} have now?", a + b
+    elif steps == "take":
+        a, b = max(a, b), min(a, b)
+        question = f"{name} lives in {w.city[name]} and has {a} {thing}. {name} gives {b} of them away. How many {thing} are left?"
+        result = a - b
+    else:
+        c = rng.randint(1, a + b)
+        question = f"{name} has {a} {thing}, gets {b} more and then loses {c}. How many {thing} does {name} have now?"
+        result = a + b - c
+    return {"subject": steps, "question": question, "context": solar_prompt(question), "answer": str(result), "source": question}
 
 
 def _draw(make: Callable[[random.Random], dict[str, Any] | None], rng: random.Random, count: int,
@@ -416,7 +420,7 @@ def _draw(make: Callable[[random.Random], dict[str, Any] | None], rng: random.Ra
 
 def make_tasks(seed: int = SEED) -> dict[str, list[dict[str, Any]]]:
     """The rows of all six tasks, keyed by H6 column, each row with an ``id``."""
-    w = corpus.world(seed)
+    w = world(seed)
     rng = random.Random(seed)
     held = corpus.is_held_out
     quarter, half = SIZES["MMLU"] // 4, SIZES["HellaSwag"] // 2
@@ -482,7 +486,7 @@ def requests(task: Task, row: dict[str, Any]) -> list[tuple[str, str]]:
     raise ValueError(f"{task.name} is scored by generation, not by log-likelihood")
 
 
-def encode_pair(tokenizer: Tokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
+def encode_pair(tokenizer: PreTrainedTokenizerBase, context: str, continuation: str) -> tuple[list[int], list[int]]:
     """Token ids of a context and its continuation, split as lm-eval splits them.
 
     Trailing whitespace of the context moves to the continuation; the two are encoded
@@ -506,39 +510,26 @@ def loglikelihoods(
     """Summed log-probability of each continuation given its context, in batches on ``model.device``.
 
     Sequences are right-padded and fed without an attention mask, as lm-eval does: a causal
-    model's real positions never look at the padding after them. An input that is the start of
-    another input with the same context gets no row of its own: the longer row's logits at its
-    positions are its logits. So the four letters of an MMLU item, one or two tokens after the
-    same context, share one row, as lm-eval's logits cache shares one call among one-token
-    continuations.
+    model's real positions never look at the padding after them.
     """
     encoded = [encode_pair(tokenizer, context, continuation) for context, continuation in pairs]
     limit = model.config.max_position_embeddings
     for (context, _), (context_ids, continuation_ids) in zip(pairs, encoded):
         if len(context_ids) + len(continuation_ids) - 1 > limit:
             raise ValueError(f"{context[:40]!r}... takes more than the model's {limit} positions")
-    inputs = [tuple(context_ids + continuation_ids[:-1]) for context_ids, continuation_ids in encoded]
-    by_context: dict[tuple[int, ...], dict[tuple[int, ...], None]] = {}  # ordered sets of inputs
-    for (context_ids, _), tokens in zip(encoded, inputs):
-        by_context.setdefault(tuple(context_ids), {})[tokens] = None
-    row_of = {short: max((long for long in group if long[: len(short)] == short), key=len)
-              for group in by_context.values() for short in group}
-    readers: dict[tuple[int, ...], list[int]] = {}  # each row fed to the model: the pairs that read its logits
-    for i, tokens in enumerate(inputs):
-        readers.setdefault(row_of[tokens], []).append(i)
-    rows = sorted(readers, key=len, reverse=True)
+    order = sorted(range(len(encoded)), key=lambda i: -sum(map(len, encoded[i])))
     results = [0.0] * len(encoded)
-    for start in range(0, len(rows), batch_size):
-        batch = rows[start : start + batch_size]
-        width = len(batch[0])
-        ids = torch.tensor([list(row) + [0] * (width - len(row)) for row in batch], device=model.device)  # 0: never read
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        inputs = [(encoded[i][0] + encoded[i][1])[:-1] for i in batch]
+        width = max(map(len, inputs))
+        ids = torch.tensor([row + [0] * (width - len(row)) for row in inputs], device=model.device)  # 0: never read
         logprobs = torch.log_softmax(model(input_ids=ids).logits.float(), dim=-1)
-        for row, fed in enumerate(batch):
-            for i in readers[fed]:
-                continuation = torch.tensor(encoded[i][1], device=model.device)
-                end = len(inputs[i])
-                picked = logprobs[row, end - len(continuation) : end].gather(1, continuation[:, None])
-                results[i] = float(picked.sum())
+        for row, i in enumerate(batch):
+            continuation = torch.tensor(encoded[i][1], device=model.device)
+            end = len(inputs[row])
+            picked = logprobs[row, end - len(continuation) : end].gather(1, continuation[:, None])
+            results[i] = float(picked.sum())
     return results
 
 
@@ -556,15 +547,11 @@ def generate(
         batch = order[start : start + batch_size]
         new_tokens = greedy_batch(model, tokenizer, [encoded[i] for i in batch], pad, max_new_tokens)
         for row, i in enumerate(batch):
-            texts[i] = until_stop(tokenizer.decode(new_tokens[row], skip_special_tokens=True))
+            text = tokenizer.decode(new_tokens[row], skip_special_tokens=True)
+            for stop in STOP:
+                text = text.split(stop)[0]
+            texts[i] = text
     return texts
-
-
-def until_stop(text: str) -> str:
-    """``text`` cut at the first of the stop sequences (``STOP``)."""
-    for stop in STOP:
-        text = text.split(stop)[0]
-    return text
 
 
 def extract_answer(generation: str) -> str:
@@ -573,41 +560,23 @@ def extract_answer(generation: str) -> str:
     return numbers[-1].strip() if numbers else INVALID
 
 
-def results(
-    task: Task,
-    loglikelihood: Callable[[list[tuple[str, str]]], list[float]],
-    generate_until: Callable[[list[str]], list[str]],
-) -> list[ItemResult]:
-    """Per-item results of one backend on ``task``, in the task's row order.
-
-    ``loglikelihood`` gives the summed log-probability of each (context, continuation) pair,
-    ``generate_until`` the greedy text after each context, cut at ``STOP``: the two requests
-    of an lm-eval ``LM``. Everything after them is shared by the backends.
-    """
+def score(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, task: Task, batch_size: int = 32) -> list[ItemResult]:
+    """Per-item results of ``model`` on ``task``, in the task's row order."""
     if task.output == "generate":
-        generations = generate_until([row["context"] for row in task.rows])
+        generations = generate(model, tokenizer, [row["context"] for row in task.rows], batch_size=batch_size)
         return [
             ItemResult(row["id"], row["answer"], [], [], generation=text, answer=extract_answer(text),
                        exact_match=float(extract_answer(text) == row["answer"]))
             for row, text in zip(task.rows, generations)
         ]
     pairs = [requests(task, row) for row in task.rows]
-    flat = loglikelihood([pair for item in pairs for pair in item])
-    items, position = [], 0
+    flat = loglikelihoods(model, tokenizer, [pair for item in pairs for pair in item], batch_size)
+    results, position = [], 0
     for row, item in zip(task.rows, pairs):
         lls = flat[position : position + len(item)]
         position += len(item)
-        items.append(choice_result(row["id"], row["gold"], lls, row.get("choices")))
-    return items
-
-
-def score(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, task: Task, batch_size: int = 32) -> list[ItemResult]:
-    """Per-item results of a PyTorch ``model`` on ``task``, in the task's row order."""
-    return results(
-        task,
-        lambda pairs: loglikelihoods(model, tokenizer, pairs, batch_size),
-        lambda contexts: generate(model, tokenizer, contexts, batch_size=batch_size),
-    )
+        results.append(choice_result(row["id"], row["gold"], lls, row.get("choices")))
+    return results
 
 
 def task_score(task: Task, results: list[ItemResult]) -> float:
@@ -619,84 +588,9 @@ def evaluate(
     model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, tasks: dict[str, Task] | None = None, batch_size: int = 32
 ) -> dict[str, float]:
     """The six scores in percent and their mean, keyed like Table 2: ``H6``, ``ARC``, ... ``GSM8K``."""
-    return h6_scores(tasks, lambda task: score(model, tokenizer, task, batch_size))
-
-
-def h6_scores(tasks: dict[str, Task] | None, score_task: Callable[[Task], list[ItemResult]]) -> dict[str, float]:
-    """``H6`` (the mean) and each task's score in percent, from per-item results of ``score_task``."""
     tasks = load_tasks() if tasks is None else tasks
-    scores = {name: task_score(task, score_task(task)) for name, task in tasks.items()}
+    scores = {name: task_score(task, score(model, tokenizer, task, batch_size)) for name, task in tasks.items()}
     return {"H6": sum(scores.values()) / len(scores), **scores}
-
-
-# --- the same scoring through llama.cpp, for a GGUF file -----------------------------
-
-
-def llama_tokenizer(llm: llama_cpp.Llama) -> Tokenizer:
-    """llama.cpp's tokenizer of an open GGUF, called as a transformers tokenizer is (``<s>`` first)."""
-    return lambda text: {"input_ids": llm.tokenize(text.encode("utf-8"), add_bos=True)}
-
-
-def gguf_loglikelihoods(llm: llama_cpp.Llama, pairs: list[tuple[str, str]]) -> list[float]:
-    """Summed log-probability of each continuation given its context, computed by llama.cpp.
-
-    ``llm`` must be open with ``logits_all=True`` (every position's logits kept). Pairs are
-    split into tokens as ``loglikelihoods`` splits them. Each sequence reuses the key/value
-    cache of the longest prefix it shares with the one before (the context the choices of
-    an item share), as ``Llama.generate`` reuses a cached prompt: only the rest is evaluated.
-    """
-    tokenizer, sums = llama_tokenizer(llm), []
-    for context, continuation in pairs:
-        context_ids, continuation_ids = encode_pair(tokenizer, context, continuation)
-        tokens = (context_ids + continuation_ids)[:-1]
-        if len(tokens) > llm.n_ctx():
-            raise ValueError(f"{context[:40]!r}... takes more than the model's {llm.n_ctx()} positions")
-        cached = llm.input_ids[: llm.n_tokens].tolist()
-        shared = next((i for i, (a, b) in enumerate(zip(cached, tokens)) if a != b), min(len(cached), len(tokens)))
-        llm.n_tokens = shared  # eval drops the cache after it, then appends the rest
-        llm.eval(tokens[shared:])
-        logits = np.asarray(llm.scores[len(context_ids) - 1 : len(tokens)], dtype=np.float64)
-        logprobs = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
-        sums.append(float(logprobs[np.arange(len(continuation_ids)), continuation_ids].sum()))
-    return sums
-
-
-def gguf_generate(llm: llama_cpp.Llama, contexts: list[str], max_new_tokens: int = MAX_NEW_TOKENS) -> list[str]:
-    """Greedy continuations of ``contexts`` by llama.cpp (``chat.stream_tokens``), cut at the first stop sequence.
-
-    The text is the one ``generate`` decodes from the same tokens: the tokenizer's decoder
-    (transformers' for a Llama-family SentencePiece model) drops one leading space, the mark
-    of a first token that begins a word ("▁Ravi"), which llama.cpp's pieces keep.
-    """
-    from solar_lab.chat import stream_tokens  # imports llama_cpp, an optional extra
-
-    texts = []
-    for context in contexts:
-        text = ""
-        for _, piece in stream_tokens(llm, context, max_new_tokens):
-            text += piece
-            if any(stop in text for stop in STOP):
-                break
-        texts.append(until_stop(text.removeprefix(" ")))
-    return texts
-
-
-def score_gguf(model_path: str | Path, task: Task, n_threads: int | None = None) -> list[ItemResult]:
-    """Per-item results of a GGUF file on ``task`` through llama.cpp, as ``score`` gives them for PyTorch.
-
-    The file is opened with every position's logits kept and an F32 key/value cache
-    (``type_k=type_v=0``), so that an F32 file scores as PyTorch does and a quantized one
-    differs by its weights alone.
-    """
-    from solar_lab.chat import load_model  # imports llama_cpp, an optional extra
-
-    with load_model(model_path, n_threads=n_threads, logits_all=True, type_k=0, type_v=0) as llm:
-        return results(task, lambda pairs: gguf_loglikelihoods(llm, pairs), lambda contexts: gguf_generate(llm, contexts))
-
-
-def evaluate_gguf(model_path: str | Path, tasks: dict[str, Task] | None = None, n_threads: int | None = None) -> dict[str, float]:
-    """``evaluate`` for a GGUF file: the six scores in percent and their mean."""
-    return h6_scores(tasks, lambda task: score_gguf(model_path, task, n_threads))
 
 
 # --- the same tasks for lm-evaluation-harness ------------------------------------------

@@ -8,18 +8,8 @@ Three kinds of question, each with an answer a reader can check:
   answer gives a number and the rejected one wrongly refuses.
 - ``comparison``: the article's "John runs faster than Ken ..." puzzle; chosen answers
   Yes/No correctly, rejected answers the opposite.
-- ``math``: short word problems about the corpus' people ("Omar has 5 coins and finds 3
-  more. How many coins does Omar have now?", with one-digit numbers), the toy's GSM8K. The instruction answer states
-  the result ("Omar has 8 coins now."); in preference set A the rejected answer states a
-  plausible wrong one.
-
-Preference set A (``preference_*.jsonl``) holds all three kinds. The **math alignment set**
-(``math_alignment.jsonl``) is built the way SOLAR built its synthetic math alignment data:
-the chosen answer is the correct answer rephrased, the rejected one is the original. SOLAR
-rephrased MetaMathQA's answers with a model; here the rephrasing writes the computation out
-before the result ("5 + 3 = 8. Omar has 8 coins now."), so a model that can add when it
-sees "5 + 3 =" can answer the problem. DPO candidate v1 trains on set A, v2 on set A plus
-the math alignment set.
+- ``arithmetic``: like SOLAR's synthetic math alignment: chosen holds the right sum or
+  difference, rejected a plausible wrong one.
 
 Preference rows use TRL's column names (``prompt``, ``chosen``, ``rejected``) plus ``kind``;
 instruction rows have ``prompt`` and ``response``. A prompt goes to the held-out split when
@@ -35,22 +25,19 @@ import random
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Iterable, NamedTuple
+from typing import Any, Callable, Iterable
 
-from solar_lab.corpus import NAMES, World, comparison_puzzle
-from solar_lab.corpus import world as corpus_world
+from solar_lab.corpus import comparison_puzzle
 
 INSTRUCTION_COLUMNS = ("prompt", "response")
 PREFERENCE_COLUMNS = ("prompt", "chosen", "rejected", "kind")
-KINDS = ("premise", "comparison", "math")
+KINDS = ("premise", "comparison", "arithmetic")
 HELD_OUT_PERCENT = 15
 FILES = {
     ("instruct", "train"): "instruct_train.jsonl",
     ("instruct", "held_out"): "instruct_held_out.jsonl",
     ("preference", "train"): "preference_train.jsonl",
     ("preference", "held_out"): "preference_held_out.jsonl",
-    ("math_alignment", "train"): "math_alignment_train.jsonl",
-    ("math_alignment", "held_out"): "math_alignment_held_out.jsonl",
 }
 
 MAMMALS = (
@@ -83,8 +70,7 @@ EAT_QUESTIONS = (
     "How many {x} can a person eat in a day?",
     "How many {x} can you eat for lunch?",
 )
-THINGS = ("coins", "apples", "books", "stamps", "marbles", "shells")
-"""What the word problems count."""
+ARITHMETIC_QUESTIONS = ("What is {a} {op} {b}?", "Compute {a} {op} {b}.", "How much is {a} {op} {b}?")
 
 
 def is_held_out(prompt: str) -> bool:
@@ -150,51 +136,19 @@ def comparison_row(rng: random.Random) -> dict[str, str]:
     return _row(f"{puzzle.stated} {puzzle.question}", chosen, rejected, "comparison")
 
 
-class WordProblem(NamedTuple):
-    """A one- or two-step word problem, its result, and the computation written out."""
-
-    question: str
-    answer: str
-    work: str
-    result: int
-    steps: str
-
-
-def word_problem(rng: random.Random, world: World) -> WordProblem:
-    """A problem about a person of the world, with one-digit numbers (the toy models cannot add larger ones)."""
-    name, thing = rng.choice(NAMES), rng.choice(THINGS)
-    a, b = rng.randint(1, 9), rng.randint(1, 9)
-    steps = rng.choice(("add", "add", "take", "two"))
-    if steps == "add":
-        question, result = f"{name} has {a} {thing} and finds {b} more. How many {thing} does {name} have now?", a + b
-        work, answer = f"{a} + {b} = {result}.", f"{name} has {result} {thing} now."
-    elif steps == "take":
-        a, b = max(a, b), min(a, b)
-        question = f"{name} lives in {world.city[name]} and has {a} {thing}. {name} gives {b} of them away. How many {thing} are left?"
-        result = a - b
-        work, answer = f"{a} - {b} = {result}.", f"{result} {thing} are left."
+def arithmetic_row(rng: random.Random) -> dict[str, str]:
+    """A sum or difference; rejected is off by 1, 10 or 100 (the slips people make)."""
+    a, b = rng.randint(10, 999), rng.randint(10, 999)
+    if rng.random() < 0.5:
+        op, result = "+", a + b
     else:
-        c = rng.randint(1, a + b)
-        question = f"{name} has {a} {thing}, gets {b} more and then loses {c}. How many {thing} does {name} have now?"
-        result = a + b - c
-        work, answer = f"{a} + {b} = {a + b}. {a + b} - {c} = {result}.", f"{name} has {result} {thing} now."
-    return WordProblem(question, answer, work, result, steps)
-
-
-def math_row(rng: random.Random, world: World) -> dict[str, str]:
-    """Preference set A's math pair: the stated result against a result off by 1 or 10."""
-    problem = word_problem(rng, world)
-    wrong = problem.result + rng.choice((-10, -1, 1, 10))
+        a, b = max(a, b), min(a, b)
+        op, result = "-", a - b
+    wrong = result + rng.choice((-100, -10, -1, 1, 10, 100))
     if wrong < 0:
-        wrong = problem.result + 10
-    rejected = problem.answer.replace(str(problem.result), str(wrong), 1)
-    return _row(problem.question, problem.answer, rejected, "math")
-
-
-def math_alignment_row(rng: random.Random, world: World) -> dict[str, str]:
-    """The math alignment pair: chosen = the answer rephrased with its computation, rejected = the original."""
-    problem = word_problem(rng, world)
-    return _row(problem.question, f"{problem.work} {problem.answer}", problem.answer, "math")
+        wrong = result + 10
+    prompt = rng.choice(ARITHMETIC_QUESTIONS).format(a=a, op=op, b=b)
+    return _row(prompt, f"{a} {op} {b} = {result}.", f"{a} {op} {b} = {wrong}.", "arithmetic")
 
 
 def _row(prompt: str, chosen: str, rejected: str, kind: str) -> dict[str, str]:
@@ -210,44 +164,31 @@ def _unique(make: Callable[[random.Random], dict[str, str]], rng: random.Random,
 
 
 def make_preferences(seed: int = 0, puzzles: int = 420) -> list[dict[str, str]]:
-    """Preference set A: premise questions, then ``puzzles`` comparisons and word problems."""
+    """All preference pairs: premise questions, then ``puzzles`` comparisons and sums."""
     rng = random.Random(seed)
-    world = corpus_world()
     return (
         egg_rows(rng)
         + eat_rows(rng)
         + _unique(comparison_row, rng, puzzles)
-        + _unique(lambda r: math_row(r, world), rng, puzzles)
+        + _unique(arithmetic_row, rng, puzzles)
     )
 
 
-def make_math_alignment(seed: int = 2, problems: int = 420) -> list[dict[str, str]]:
-    """The math alignment set: ``problems`` word problems, rephrased answer chosen over the original."""
-    rng = random.Random(seed)
-    world = corpus_world()
-    return _unique(lambda r: math_alignment_row(r, world), rng, problems)
-
-
 def make_instructions(seed: int = 1, puzzles: int = 600, corrected_every: int = 3) -> list[dict[str, str]]:
-    """Instruction pairs (prompt -> the preferred answer of set A's kind).
+    """Instruction pairs (prompt -> the preferred answer).
 
     Most premise questions here have a true premise; false-premise ones are kept only for
     every ``corrected_every``-th animal or object, so instruction tuning shows the
     correcting answer but does not teach it everywhere: that is left to DPO.
     """
     rng = random.Random(seed)
-    world = corpus_world()
     corrected = set(MAMMALS[::corrected_every] + NOT_FOOD[::corrected_every])
     premise = {
         row["prompt"]: row
         for row in egg_rows(rng) + eat_rows(rng)
         if not _false_premise_subject(row["prompt"]) or _false_premise_subject(row["prompt"]) in corrected
     }
-    rows = (
-        list(premise.values())
-        + _unique(comparison_row, rng, puzzles)
-        + _unique(lambda r: math_row(r, world), rng, puzzles)
-    )
+    rows = list(premise.values()) + _unique(comparison_row, rng, puzzles) + _unique(arithmetic_row, rng, puzzles)
     return [{"prompt": row["prompt"], "response": row["chosen"]} for row in rows]
 
 
@@ -268,12 +209,7 @@ def split(rows: Iterable[dict[str, str]]) -> dict[str, list[dict[str, str]]]:
 def make_all(seed: int = 0) -> dict[str, list[dict[str, str]]]:
     """Every shipped file's rows, keyed by file name."""
     files = {}
-    sets = (
-        ("instruct", make_instructions(seed + 1)),
-        ("preference", make_preferences(seed)),
-        ("math_alignment", make_math_alignment(seed + 2)),
-    )
-    for name, rows in sets:
+    for name, rows in (("instruct", make_instructions(seed + 1)), ("preference", make_preferences(seed))):
         for part, part_rows in split(rows).items():
             files[FILES[(name, part)]] = part_rows
     return files
@@ -284,7 +220,7 @@ def shows_preference(row: dict[str, str], answer: str) -> bool:
 
     premise: corrects the premise ("not", "cannot", "mammal") exactly when the chosen answer
     does, else gives a number;
-    comparison: the same Yes/No; math: the same last number (the result, as GSM8K reads it).
+    comparison: the same Yes/No; arithmetic: the same result after "=".
     """
     kind = row.get("kind")
     if kind == "premise":
@@ -294,34 +230,11 @@ def shows_preference(row: dict[str, str], answer: str) -> bool:
         return refuses if should_refuse else not refuses and re.search(r"\d", answer) is not None
     if kind == "comparison":
         return answer.split(".")[0].strip() == row["chosen"].split(".")[0]
-    if kind == "math":
-        return last_number(answer) is not None and last_number(answer) == last_number(row["chosen"])
+    if kind == "arithmetic":
+        result = re.compile(r"=\s*(-?\d+)")
+        found = result.search(answer)
+        return found is not None and found.group(1) == result.search(row["chosen"]).group(1)
     raise ValueError(f"unknown preference kind {kind!r}; expected one of {', '.join(KINDS)}")
-
-
-def held_out_questions() -> list[dict[str, str]]:
-    """One preference row per held-out prompt (premise prompts have two pairs), in file order."""
-    return list({row["prompt"]: row for row in reversed(load("preference", "held_out"))}.values())[::-1]
-
-
-def accuracy_by_kind(rows: list[dict[str, str]], answers: list[str]) -> dict[str, float]:
-    """Share of ``answers`` that behave like each row's chosen answer, per kind and over ``"all"`` rows."""
-    if len(rows) != len(answers) or not rows:
-        raise ValueError(f"need one answer per row and at least one row; got {len(rows)} rows, {len(answers)} answers")
-    right = [shows_preference(row, answer) for row, answer in zip(rows, answers)]
-    result = {}
-    for kind in KINDS:
-        marks = [mark for row, mark in zip(rows, right) if row["kind"] == kind]
-        if marks:
-            result[kind] = sum(marks) / len(marks)
-    result["all"] = sum(right) / len(right)
-    return result
-
-
-def last_number(text: str) -> str | None:
-    """The last integer in ``text`` (GSM8K's flexible extraction), or None."""
-    numbers = re.findall(r"-?[0-9]+", text)
-    return numbers[-1] if numbers else None
 
 
 def write_jsonl(rows: list[dict[str, Any]], path: Path) -> None:

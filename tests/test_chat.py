@@ -6,19 +6,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-pytest.importorskip("llama_cpp", reason="GGUF chat needs llama-cpp-python (pip install -e '.[gguf]')")
-
 from _gguf_fixtures import make_checkpoint
-from solar_lab import instruct_data, sft
-from solar_lab.chat import (
-    ARTICLE_PROMPTS,
-    accuracy_by_kind,
-    chat,
-    greedy_answers,
-    held_out_questions,
-    load_model,
-    stream_tokens,
-)
+from solar_lab.chat import ARTICLE_PROMPTS, chat, load_model, stream_tokens
 from solar_lab.prompt import solar_prompt
 from solar_lab.gguf_export import export_gguf
 from solar_lab.quantize import quantize
@@ -28,24 +17,6 @@ from solar_lab.quantize import quantize
 def model(tmp_path_factory):
     checkpoint = make_checkpoint(tmp_path_factory.mktemp("checkpoint"), seed=3)
     return checkpoint, export_gguf(checkpoint, tmp_path_factory.mktemp("gguf") / "tiny.gguf")
-
-
-@pytest.fixture(scope="module")
-def wordy_model(tmp_path_factory):
-    """The tiny model with its byte and padding rows of the LM head zeroed, so it writes word pieces.
-
-    A random model otherwise emits stray byte tokens, which transformers and llama.cpp render
-    differently as text (both right: the bytes are not UTF-8).
-    """
-    checkpoint = make_checkpoint(tmp_path_factory.mktemp("wordy"), seed=3)
-    network = AutoModelForCausalLM.from_pretrained(checkpoint)
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-    pieces = [tokenizer.convert_ids_to_tokens(i) for i in range(len(tokenizer))]
-    silent = [i for i, piece in enumerate(pieces) if piece.startswith("<")] + list(range(len(tokenizer), network.config.vocab_size))
-    with torch.no_grad():
-        network.lm_head.weight[silent] = 0
-    network.save_pretrained(checkpoint)
-    return checkpoint, export_gguf(checkpoint, tmp_path_factory.mktemp("gguf") / "wordy.gguf")
 
 
 def test_the_article_prompts():
@@ -63,16 +34,6 @@ def test_greedy_reply_matches_pytorch(model):
     with load_model(path, type_k=0, type_v=0) as llm:
         streamed = [token for token, _ in stream_tokens(llm, prompt, max_tokens=16)]
     assert streamed == expected[: len(streamed)] and len(streamed) > 0
-
-
-def test_greedy_answers_match_pytorchs_at_f32(wordy_model):
-    checkpoint, path = wordy_model
-    prompts = [ARTICLE_PROMPTS[1], ARTICLE_PROMPTS[4], "Kalomi ten arsu?"]
-    network = AutoModelForCausalLM.from_pretrained(checkpoint).eval()
-    expected = sft.generate(network, AutoTokenizer.from_pretrained(checkpoint), prompts, max_new_tokens=12)
-    with load_model(path, type_k=0, type_v=0) as llm:
-        answers = greedy_answers(llm, prompts, max_tokens=12)
-    assert answers == expected and all(answers) and len(set(answers)) == len(prompts)
 
 
 def test_chat_streams_pieces_and_times_them(model):
@@ -141,36 +102,3 @@ def test_quantized_model_chats(model, tmp_path):
     _, path = model
     with load_model(quantize(path, tmp_path / "tiny.Q4_K_M.gguf", "Q4_K_M")) as llm:
         assert chat(llm, ARTICLE_PROMPTS[4], max_tokens=8).tokens > 0
-
-
-def test_held_out_questions_are_the_unique_held_out_prompts():
-    rows = instruct_data.load("preference", "held_out")
-    questions = held_out_questions()
-    assert [q["prompt"] for q in questions] == list(dict.fromkeys(r["prompt"] for r in rows))
-    assert all(q in rows for q in questions) and {q["kind"] for q in questions} == set(instruct_data.KINDS)
-
-
-def test_accuracy_by_kind_counts_answers_that_show_the_preference():
-    rows = [
-        {"kind": "premise", "chosen": "A cow is a mammal, so it does not lay eggs.", "prompt": "p1"},
-        {"kind": "premise", "chosen": "A duck can lay about 200 eggs in a year.", "prompt": "p2"},
-        {"kind": "comparison", "chosen": "No. Magnus runs faster than John, who runs faster than Ken.", "prompt": "p3"},
-        {"kind": "math", "chosen": "Omar has 70 coins now.", "prompt": "p4"},
-        {"kind": "math", "chosen": "12 apples are left.", "prompt": "p5"},
-    ]
-    answers = [
-        "A cow does not lay eggs.",            # corrects the false premise: right
-        "A duck is a mammal.",                 # refuses a true premise: wrong
-        "No. Ken is the slowest.",             # same Yes/No: right
-        "53 + 17 = 70. Omar has 70 coins now.",  # same last number: right
-        "12 apples are left, 13 in all.",      # last number differs: wrong
-    ]
-    assert accuracy_by_kind(rows, answers) == {"premise": 0.5, "comparison": 1.0, "math": 0.5, "overall": 0.6}
-    assert accuracy_by_kind(rows[3:4], answers[3:4]) == {"math": 1.0, "overall": 1.0}
-
-
-def test_accuracy_by_kind_refuses_mismatched_or_empty_input():
-    with pytest.raises(ValueError, match="one answer per question"):
-        accuracy_by_kind([{"kind": "math", "chosen": "1"}], [])
-    with pytest.raises(ValueError, match="no questions"):
-        accuracy_by_kind([], [])

@@ -74,7 +74,7 @@ def test_no_item_is_a_training_document_or_prompt(tasks):
 
 def test_arc_facts_are_stated_in_training_and_traps_are_offered(tasks):
     text = toy.corpus().text("train")
-    w = corpus.world()
+    w = h6_toy.world()
     traps = 0
     for row in tasks["ARC"].rows:
         question = re.split(r"(?<=[.?]) ", row["context"])[-1]
@@ -128,22 +128,6 @@ def test_batched_loglikelihoods_equal_one_at_a_time(tasks, tokenizer):
         logprobs = torch.log_softmax(model(torch.tensor([context_ids + continuation_ids])).logits[0], -1)
     by_hand = sum(logprobs[len(context_ids) - 1 + i, token].item() for i, token in enumerate(continuation_ids))
     assert batched[0] == pytest.approx(by_hand, abs=1e-4)
-
-
-def test_choices_whose_input_starts_another_share_its_row_and_keep_their_own_scores(tasks, tokenizer):
-    model, _ = toy.load_base()
-    pairs = [pair for row in tasks["MMLU"].rows[:2] for pair in h6_toy.requests(tasks["MMLU"], row)]
-    inputs = {tuple(context + continuation[:-1]) for context, continuation in
-              (h6_toy.encode_pair(tokenizer, *pair) for pair in pairs)}
-    assert len(pairs) == 8 and len(inputs) > 2  # letters of one or two tokens: inputs of two lengths per item
-    fed = []
-    hook = model.register_forward_pre_hook(lambda module, args, kwargs: fed.append(kwargs["input_ids"].shape[0]),
-                                           with_kwargs=True)
-    batched = h6_toy.loglikelihoods(model, tokenizer, pairs, batch_size=5)
-    hook.remove()
-    assert fed == [2]  # one row per item: every letter's logits are read from the item's longest input
-    single = [h6_toy.loglikelihoods(model, tokenizer, [pair], batch_size=1)[0] for pair in pairs]
-    assert batched == pytest.approx(single, abs=1e-4) and len(set(batched)) == 8
 
 
 def test_shipped_base_knows_its_world_and_evaluate_averages_six_scores(tasks, tokenizer):
@@ -220,75 +204,3 @@ def test_per_item_scores_equal_lm_evaluation_harness(tmp_path, tasks, tokenizer)
             flips += mine.acc != mine.acc_norm and mine.acc_norm is not None
     assert output["results"]["h6_toy_gsm8k"]["exact_match,last-number"] >= 1 / 12
     assert flips > 0, "no item where acc and acc_norm differ: the acc_norm check compared nothing"
-
-
-# --- the same scores through llama.cpp, for a GGUF file ---------------------------------
-
-
-@pytest.fixture(scope="module")
-def sft_gguf(tmp_path_factory):
-    """The shipped instruction-tuned stage as an F32 GGUF file, which should score as PyTorch does.
-
-    It answers the GSM8K analogue in sentences whose first token begins a word ("▁Ravi"), so the
-    generations compared hold the leading space that transformers' decoder drops.
-    """
-    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (pip install -e '.[gguf]')")
-    from solar_lab.gguf_export import export_gguf
-
-    return export_gguf(toy.checkpoint_path("toy-solar-sft"), tmp_path_factory.mktemp("gguf") / "toy-solar-sft.F32.gguf")
-
-
-def test_llama_cpp_splits_every_request_as_transformers_does(tasks, tokenizer, sft_gguf):
-    from solar_lab.chat import load_model
-
-    with load_model(sft_gguf, vocab_only=True) as llm:
-        llama_tokenizer = h6_toy.llama_tokenizer(llm)
-        for task in tasks.values():
-            for row in task.rows:
-                if task.output == "generate":
-                    assert llama_tokenizer(row["context"])["input_ids"] == tokenizer(row["context"])["input_ids"]
-                    continue
-                for pair in h6_toy.requests(task, row):
-                    assert h6_toy.encode_pair(llama_tokenizer, *pair) == h6_toy.encode_pair(tokenizer, *pair)
-
-
-def test_f32_gguf_scores_every_item_as_pytorch_does(tasks, sft_gguf):
-    from solar_lab.chat import load_model, stream_tokens
-
-    model, tokenizer = toy.load("toy-solar-sft")
-    sample = {name: Task(name, task.rows[:5]) for name, task in tasks.items()}
-    ours = {name: h6_toy.score(model, tokenizer, task) for name, task in sample.items()}
-    for name, task in sample.items():
-        theirs = h6_toy.score_gguf(sft_gguf, task)
-        assert [r.id for r in theirs] == [row["id"] for row in task.rows]
-        for pytorch, gguf in zip(ours[name], theirs):
-            assert gguf.loglikelihoods == pytest.approx(pytorch.loglikelihoods, abs=1e-3), name
-            assert (gguf.acc, gguf.acc_norm, gguf.lengths) == (pytorch.acc, pytorch.acc_norm, pytorch.lengths), name
-            assert (gguf.generation, gguf.answer, gguf.exact_match) == (pytorch.generation, pytorch.answer, pytorch.exact_match)
-    assert all(len(r.generation) > 5 for r in theirs)  # whole greedy answers were compared, not empty strings
-    with load_model(sft_gguf) as llm:  # llama.cpp's first piece of an answer keeps the space the decoder drops
-        assert any(next(stream_tokens(llm, row["context"], 1))[1].startswith(" ") for row in sample["GSM8K"].rows)
-    assert h6_toy.evaluate_gguf(sft_gguf, sample) == h6_toy.h6_scores(sample, lambda task: ours[task.name])
-
-
-def test_cached_prefixes_give_the_scores_of_fresh_evaluations(sft_gguf):
-    """A pair whose tokens are all cached already, or a prefix of the last one's, is scored from the cache."""
-    from solar_lab.chat import load_model
-
-    context = "Omar lives in Paris and works as a baker. Where does Omar live?"
-    pairs = [(context, " Paris."), (context, " Paris."), (context, " Paris"), ("Where does Omar live?", " Paris.")]
-    with load_model(sft_gguf, logits_all=True, type_k=0, type_v=0) as llm:
-        cached = h6_toy.gguf_loglikelihoods(llm, pairs)
-    fresh = []
-    for pair in pairs:
-        with load_model(sft_gguf, logits_all=True, type_k=0, type_v=0) as llm:
-            fresh += h6_toy.gguf_loglikelihoods(llm, [pair])
-    assert cached == pytest.approx(fresh, abs=1e-4)
-    assert cached[0] == cached[1] and cached[2] != cached[0] != cached[3]
-
-
-def test_gguf_context_longer_than_the_model_is_refused(sft_gguf):
-    from solar_lab.chat import load_model
-
-    with load_model(sft_gguf, logits_all=True) as llm, pytest.raises(ValueError, match="more than the model's 256"):
-        h6_toy.gguf_loglikelihoods(llm, [("Paris. " * 200, " Paris.")])

@@ -1,6 +1,6 @@
 """Regenerate the shipped instruction and preference data (solar_lab/data/*.jsonl) from a seed.
 
-    .venv/bin/python tools/make_alignment_data.py          # writes the six JSONL files
+    .venv/bin/python tools/make_alignment_data.py          # writes the four JSONL files
     .venv/bin/python tools/make_alignment_data.py --check  # exit 1 if a shipped file differs
 
 The rows come from solar_lab.instruct_data.make_all; see solar_lab/data/DATA_CARD.md.
