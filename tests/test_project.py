@@ -16,7 +16,7 @@ from solar_lab.project import BRANCH, REPOSITORY, repository_url
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-TEMPLATE_HEADINGS = ("## What you will learn", "## Theory", "## Practice", "## What we measured", "## Exercises")
+TEMPLATE_HEADINGS = ("## What you will learn", "## Theory", "## Practice", "## What we measured", "## Exercises", "## References")
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
