@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 # and leaving it out saves about a quarter of the compile.
 export TORCH ?= torch==2.13.0
 
-.PHONY: lab test colab-sim browser notebooks notebooks-sync site
+.PHONY: lab test colab-sim browser notebooks notebooks-sync site student student-test wheelhouse
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,14 +34,29 @@ colab-sim: $(VENV)/.installed
 browser:
 	sh tools/install_browser.sh
 
-# Re-run every notebook in place so the committed outputs come from the committed code.
+# Re-run every notebook in place so the committed outputs come from the committed code,
+# then write the student edition from them.
 # Each plotly figure also gets a PNG drawn by kaleido with Chromium, hence the browser.
 notebooks: browser $(VENV)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/python tools/notebooks.py run notebooks/*.ipynb
+	$(BIN)/python tools/student.py notebooks/*.ipynb
 
-# Rewrite Colab badges and install cells from solar_lab/project.py.
+# Rewrite Colab badges and install cells from solar_lab/project.py, in both editions.
 notebooks-sync: $(VENV)/.installed
 	$(BIN)/python tools/notebooks.py sync notebooks/*.ipynb
+	$(BIN)/python tools/student.py notebooks/*.ipynb
+
+# The student edition in notebooks/student: solution cells replaced by stubs, badges pointing there.
+student: $(VENV)/.installed
+	$(BIN)/python tools/student.py notebooks/*.ipynb
+
+# Run the student edition with its exercises unsolved: every check says "not yet", none raises.
+student-test: $(VENV)/.installed
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -o addopts="--nbval-lax --nbval-current-env --nbval-cell-timeout=300 -p no:cacheprovider" notebooks/student
+
+# Wheels of everything `make lab` installs, in wheelhouse/, for an offline classroom; prints the install command.
+wheelhouse:
+	sh tools/wheelhouse.sh
 
 # The course site in build/site (publish that folder): a landing page and one page per notebook,
 # from the outputs the notebooks store; nothing runs, and the pages need no network.

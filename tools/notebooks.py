@@ -316,6 +316,20 @@ def synced(notebook: nbformat.NotebookNode, path: Path) -> nbformat.NotebookNode
     return notebook
 
 
+def write_changed(notebooks: dict[Path, nbformat.NotebookNode], check: bool, done: str) -> int:
+    """Save each notebook whose file is missing or differs, printing ``done`` (or, with ``check``, only report it).
+
+    Returns 1 when ``check`` found a stale file, else 0.
+    """
+    stale = [path for path, notebook in notebooks.items() if not path.is_file() or nbformat.read(path, as_version=4) != notebook]
+    for path in stale:
+        if not check:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save(notebooks[path], path)
+        print(f"{path}: {'stale' if check else done}")
+    return 1 if check and stale else 0
+
+
 def report(path: Path, problems: list[str]) -> None:
     """Print a notebook's broken rules, one per line."""
     for problem in problems:
@@ -348,17 +362,7 @@ def main() -> int:
         for path, found in problems.items():
             report(path, found)
         return 1 if any(problems.values()) else 0
-    stale = []
-    for path in args.paths:
-        before = nbformat.read(path, as_version=4)
-        after = synced(nbformat.read(path, as_version=4), path)
-        if before != after:
-            stale.append(path)
-            if not args.check:
-                save(after, path)
-    for path in stale:
-        print(f"{path}: {'stale' if args.check else 'synced'}")
-    return 1 if args.check and stale else 0
+    return write_changed({path: synced(nbformat.read(path, as_version=4), path) for path in args.paths}, args.check, "synced")
 
 
 if __name__ == "__main__":
