@@ -9,16 +9,12 @@ is shown at once (streaming), and the loop stops at ``</s>`` or after ``max_toke
 from __future__ import annotations
 
 import codecs
-import os
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterator
 
 import llama_cpp
 
-from solar_lab.gguf_file import check_gguf
 from solar_lab.prompt import solar_prompt
 
 ARTICLE_PROMPTS = (
@@ -30,41 +26,6 @@ ARTICLE_PROMPTS = (
 )
 """The five prompts the article asks SOLAR-10.7B-Instruct."""
 STOP = "</s>"
-
-
-@contextmanager
-def load_model(
-    model_path: str | Path,
-    n_ctx: int = 512,
-    n_threads: int | None = None,
-    n_gpu_layers: int = 0,
-    **options: object,
-) -> Iterator[llama_cpp.Llama]:
-    """Open a GGUF model as the article does, after checking its header; closed on exit.
-
-    ``n_ctx`` is capped at the context the model was trained on (a longer one only warns).
-
-    ``n_threads=None`` takes half the cores, for reading the prompt too (llama-cpp-python
-    would read it with all of them); threads beyond the free cores make llama.cpp's
-    threads wait on each other, many times slower on a busy machine. ``n_gpu_layers``
-    layers go to the GPU (-1 or a large number: all of them) when llama-cpp-python was
-    built with CUDA; ``options`` go to ``llama_cpp.Llama`` as they are.
-    """
-    trained = check_gguf(model_path).context_length
-    threads = n_threads or max(1, (os.cpu_count() or 2) // 2)
-    options.setdefault("n_threads_batch", threads)
-    llm = llama_cpp.Llama(
-        model_path=str(model_path),
-        n_ctx=min(n_ctx, trained or n_ctx),
-        n_threads=threads,
-        n_gpu_layers=n_gpu_layers,
-        verbose=False,
-        **options,
-    )
-    try:
-        yield llm
-    finally:
-        llm.close()
 
 
 def stream_tokens(

@@ -31,8 +31,8 @@ from solar_lab.architecture import DecoderShape, load_config_dict
 from solar_lab.averaging import linear_average
 from solar_lab.dpo import dpo_loss
 from solar_lab.dus import DusPlan, upscaled_config, upscaled_state_dict
-from solar_lab.planner import bandwidth_bound, pick_quant
 from solar_lab.sft import encode
+from solar_lab.solar_gguf import bandwidth_bound, pick_quant
 from solar_lab.toy import load_tokenizer_of_base, toy_config
 
 MISSES: Counter[str] = Counter()

@@ -43,7 +43,8 @@ def run_quantize(args: argparse.Namespace) -> int:
 
 
 def run_chat(args: argparse.Namespace) -> int:
-    from solar_lab.chat import chat, load_model
+    from solar_lab.chat import chat
+    from solar_lab.gguf_file import load_model
 
     def show(piece: str) -> None:
         sys.stdout.write(piece)

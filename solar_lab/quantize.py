@@ -4,7 +4,7 @@
 ``tensor_types`` reads back which type every tensor got: K-quants pack rows in blocks of
 256 weights, so a tensor whose rows are not a multiple of 256 falls back to an older
 type. ``perplexity`` and ``top1_agreement`` compare a quantized model with the F32 one
-on held-out tokens, both run by llama.cpp.
+on held-out tokens, from the logits llama.cpp gives (``gguf_file.next_token_logits``).
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ import gguf
 import llama_cpp
 import numpy as np
 
-from solar_lab.chat import load_model
 from solar_lab.checkpoint import temporary_output
-from solar_lab.gguf_file import check_gguf
+from solar_lab.gguf_file import check_gguf, next_token_logits
 
 QUANT_TYPES = {
     name: getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{name}")
@@ -98,24 +97,6 @@ def fallbacks(tensors: list[TensorType], quant: str) -> dict[str, str]:
 def bits_per_weight(tensors: list[TensorType]) -> float:
     """Stored bits per weight over all tensors (norms and embeddings included)."""
     return 8 * sum(t.n_bytes for t in tensors) / sum(t.n_weights for t in tensors)
-
-
-def next_token_logits(
-    model_path: str | Path, tokens: list[int], n_ctx: int, n_threads: int | None = None
-) -> np.ndarray:
-    """llama.cpp's logits after each token of ``tokens``, in windows of ``n_ctx`` tokens.
-
-    Each window starts fresh, so the result has one row per token of every window.
-    The KV cache is kept in F32 (``type_k=type_v=0``) so only the weights differ between files.
-    """
-    rows = []
-    with load_model(model_path, n_ctx=n_ctx, n_threads=n_threads, logits_all=True, type_k=0, type_v=0) as llm:
-        for start in range(0, len(tokens), n_ctx):
-            window = tokens[start : start + n_ctx]
-            llm.reset()
-            llm.eval(window)
-            rows.append(np.array(llm.scores[: len(window)], dtype=np.float32))
-    return np.concatenate(rows)
 
 
 def perplexity(logits: np.ndarray, tokens: list[int], n_ctx: int) -> float:

@@ -15,10 +15,12 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from _gguf_fixtures import HELD_OUT, VOCAB_SIZE, held_out_ids, make_checkpoint, sentences
 from solar_lab import gguf_export
-from solar_lab.prompt import solar_prompt
 from solar_lab.gguf_export import export_gguf, gguf_name, rope_theta
-from solar_lab.prompt import SOLAR_CHAT_TEMPLATE
-from solar_lab.gguf_file import field_value
+from solar_lab.gguf_file import field_value, next_token_logits
+from solar_lab.prompt import SOLAR_CHAT_TEMPLATE, solar_prompt
+
+N_CTX = 256
+"""The tiny model's whole context: every test's ids fit one window."""
 
 
 @pytest.fixture(scope="module")
@@ -29,15 +31,6 @@ def checkpoint(tmp_path_factory):
 @pytest.fixture(scope="module")
 def f32_gguf(checkpoint, tmp_path_factory):
     return export_gguf(checkpoint, tmp_path_factory.mktemp("gguf") / "tiny.f32.gguf")
-
-
-def llama_logits(path, ids: list[int]) -> np.ndarray:
-    llm = llama_cpp.Llama(str(path), n_ctx=256, logits_all=True, type_k=0, type_v=0, verbose=False)
-    try:
-        llm.eval(ids)
-        return np.array(llm.scores[: len(ids)])
-    finally:
-        llm.close()
 
 
 def torch_logits(checkpoint, ids: list[int]) -> np.ndarray:
@@ -69,21 +62,23 @@ def test_f32_logits_match_pytorch(checkpoint, f32_gguf):
     ids = held_out_ids(AutoTokenizer.from_pretrained(checkpoint))[:200]
     expected = torch_logits(checkpoint, ids)
     assert np.abs(expected).max() > 1.0  # large enough that a layout mistake would show
-    assert np.abs(llama_logits(f32_gguf, ids) - expected).max() < 1e-3
+    assert np.abs(next_token_logits(f32_gguf, ids, N_CTX) - expected).max() < 1e-3
+    f16_cache = next_token_logits(f32_gguf, ids, N_CTX, f32_cache=False)
+    assert 1e-3 < np.abs(f16_cache - expected).max() < 0.1  # llama.cpp's default cache: close, not exact
 
 
 def test_bfloat16_checkpoint_exports_exactly(tmp_path):
     checkpoint = make_checkpoint(tmp_path / "bf16", seed=6, dtype=torch.bfloat16)
     path = export_gguf(checkpoint, tmp_path / "bf16.gguf")
     ids = held_out_ids(AutoTokenizer.from_pretrained(checkpoint))[:100]
-    assert np.abs(llama_logits(path, ids) - torch_logits(checkpoint, ids)).max() < 1e-3
+    assert np.abs(next_token_logits(path, ids, N_CTX) - torch_logits(checkpoint, ids)).max() < 1e-3
 
 
 def test_without_the_qk_permutation_logits_are_wrong(checkpoint, tmp_path, monkeypatch):
     monkeypatch.setattr(gguf_export, "permute_for_rope", lambda weights, n_head: weights)
     path = export_gguf(checkpoint, tmp_path / "unpermuted.gguf")
     ids = held_out_ids(AutoTokenizer.from_pretrained(checkpoint))[:100]
-    assert np.abs(llama_logits(path, ids) - torch_logits(checkpoint, ids)).max() > 1e-2
+    assert np.abs(next_token_logits(path, ids, N_CTX) - torch_logits(checkpoint, ids)).max() > 1e-2
 
 
 def test_metadata(checkpoint, f32_gguf):
@@ -109,7 +104,7 @@ def test_f16_export_halves_matrices_and_keeps_norms(checkpoint, f32_gguf, tmp_pa
     assert types["blk.0.attn_q.weight"] == "F16" and types["blk.0.attn_norm.weight"] == "F32"
     assert path.stat().st_size < 0.55 * f32_gguf.stat().st_size
     ids = held_out_ids(AutoTokenizer.from_pretrained(checkpoint))[:100]
-    assert np.abs(llama_logits(path, ids) - torch_logits(checkpoint, ids)).max() < 5e-2
+    assert np.abs(next_token_logits(path, ids, N_CTX) - torch_logits(checkpoint, ids)).max() < 5e-2
 
 
 def test_rope_theta_from_either_config_layout():

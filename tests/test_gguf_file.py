@@ -1,4 +1,4 @@
-"""check_gguf turns missing, foreign, damaged and cut-off files into one-line errors."""
+"""check_gguf turns missing, foreign, damaged and cut-off files into one-line errors; load_model checks first."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from _gguf_fixtures import make_checkpoint
 from solar_lab.gguf_export import export_gguf
-from solar_lab.gguf_file import check_gguf
+from solar_lab.gguf_file import check_gguf, load_model
 
 
 @pytest.fixture(scope="module")
@@ -50,3 +50,10 @@ def test_damaged_counts_are_refused(gguf_path, tmp_path):
     damaged.write_bytes(bytes(data))
     with pytest.raises(ValueError, match="damaged or cut-off GGUF"):
         check_gguf(damaged)
+
+
+def test_loading_checks_the_file_first(gguf_path, tmp_path):
+    (tmp_path / "half.gguf").write_bytes(gguf_path.read_bytes()[: gguf_path.stat().st_size // 2])
+    with pytest.raises(ValueError, match="cut.off"):
+        with load_model(tmp_path / "half.gguf"):
+            pass

@@ -10,9 +10,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from _gguf_fixtures import held_out_ids, make_checkpoint
 from solar_lab.gguf_export import export_gguf
+from solar_lab.gguf_file import next_token_logits
 from solar_lab.quantize import (
-    QUANT_TYPES, bits_per_weight, compare_quants, fallbacks, next_token_logits, perplexity, quantize,
-    tensor_types, top1_agreement,
+    QUANT_TYPES, bits_per_weight, compare_quants, fallbacks, perplexity, quantize, tensor_types, top1_agreement,
 )
 
 N_CTX = 128

@@ -1,4 +1,4 @@
-"""The memory planner: choosing a SOLAR file, the bandwidth bound, downloading without the network."""
+"""SOLAR's GGUF files: choosing one, the bandwidth bound, downloading without the network."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import huggingface_hub
 import pytest
 
 from _gguf_fixtures import make_checkpoint
-from solar_lab import planner
+from solar_lab import solar_gguf
 from solar_lab.gguf_export import export_gguf
-from solar_lab.planner import (
+from solar_lab.solar_gguf import (
     SOLAR_GGUF_FILES, DownloadError, Machine, QuantFile, bandwidth_bound, download, download_note, fits,
     licence_note, pick_quant, plan_run, quant_file,
 )
@@ -76,7 +76,7 @@ def test_gpu_plan_says_what_it_fetches_then_offloads_everything(gguf_path):
 
 def test_a_real_download_reports_its_measured_speed(gguf_path, monkeypatch):
     clock = iter([0.0, 129.2])
-    monkeypatch.setattr(planner.time, "perf_counter", lambda: next(clock))
+    monkeypatch.setattr(solar_gguf.time, "perf_counter", lambda: next(clock))
     said = []
     plan_run(gguf_path, machine=Machine(12.7, "Tesla T4", 15.8), is_online=lambda: True, can_offload=lambda: True,
              fetch=lambda file: gguf_path, say=said.append)
@@ -119,7 +119,7 @@ def test_plan_run_refuses_an_unknown_quant_before_anything_else(gguf_path):
 def test_importable_without_llama_cpp_or_gguf():
     """Colab's core install has neither until notebook 04's install cell has run."""
     code = ("import sys; sys.modules['llama_cpp'] = sys.modules['gguf'] = None; "
-            "import solar_lab.planner, solar_lab.colab_gpu; print(solar_lab.planner.pick_quant(15.0).quant)")
+            "import solar_lab.solar_gguf, solar_lab.colab_gpu; print(solar_lab.solar_gguf.pick_quant(15.0).quant)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "Q4_K_M\n"

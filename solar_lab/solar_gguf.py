@@ -1,4 +1,4 @@
-"""Plan a GGUF run: which SOLAR quantization to fetch, whether it fits, and how fast it can possibly go.
+"""SOLAR-10.7B-Instruct's GGUF files: which one to fetch, whether it fits, and how fast it can possibly go.
 
 Generating one token reads every weight once, so decoding speed is capped by memory
 bandwidth / file size: a Colab T4 (320 GB/s) can not pass about 50 tokens/s on the
