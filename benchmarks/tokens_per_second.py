@@ -19,8 +19,9 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from solar_lab.chat import ARTICLE_PROMPTS, load_model
+from solar_lab.chat import ARTICLE_PROMPTS
 from solar_lab.gguf_export import export_gguf
+from solar_lab.gguf_file import load_model
 from solar_lab.prompt import solar_prompt
 from solar_lab.quantize import quantize
 
