@@ -1,6 +1,7 @@
 """The longer DUS runs notebook 02 cannot afford on a CPU, written to solar_lab/data/dus_long_run.json.
 
     HF_HUB_OFFLINE=1 .venv/bin/python tools/dus_long_run.py     # about 20 minutes on 2 free cores
+    HF_HUB_OFFLINE=1 .venv/bin/python tools/dus_long_run.py --scratch-steps 1 --steps 1 --out /tmp/dus.json  # a quick try
 
 Two questions, same held-out text as the notebook (all held-out blocks):
 
@@ -41,7 +42,13 @@ def curve(log) -> list[list[float]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--scratch-steps", type=int, default=recipe.STEPS,
+                        help=f"steps of the 12-layer model from scratch (default {recipe.STEPS})")
+    parser.add_argument("--steps", type=int, default=STEPS, help=f"continued-pretraining steps (default {STEPS})")
     args = parser.parse_args()
+    if min(args.scratch_steps, args.steps) < 1:
+        parser.error("--scratch-steps and --steps must be at least 1")
+    scratch_steps, steps = args.scratch_steps, args.steps
     base, tokenizer = toy.load_base()
     train_blocks, held_out = toy.corpus_blocks(tokenizer)
     result = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
@@ -50,19 +57,19 @@ def main() -> int:
     start = time.perf_counter()
     seed_everything(recipe.SEED)
     deep = LlamaForCausalLM(toy.toy_config(12))
-    log = train(deep, train_blocks, recipe.STEPS, batch_size=recipe.BATCH_SIZE, lr=recipe.PEAK_LR,
-                warmup=recipe.WARMUP, weight_decay=recipe.WEIGHT_DECAY, seed=recipe.SEED,
-                eval_blocks=held_out, eval_every=recipe.STEPS // 10)
+    log = train(deep, train_blocks, scratch_steps, batch_size=recipe.BATCH_SIZE, lr=recipe.PEAK_LR,
+                warmup=min(recipe.WARMUP, scratch_steps), weight_decay=recipe.WEIGHT_DECAY, seed=recipe.SEED,
+                eval_blocks=held_out, eval_every=max(1, scratch_steps // 10))
     result["from_scratch"] = {"8 layers (the shipped base)": result["base"], "12 layers": round(log.eval_loss[-1], 5),
                               "12 layers curve": curve(log)}
     print(f"12 layers from scratch: {log.eval_loss[-1]:.4f} (base {result['base']:.4f})", flush=True)
 
-    new_text = toy.new_text_blocks(tokenizer, STEPS * BATCH)
+    new_text = toy.new_text_blocks(tokenizer, steps * BATCH)
     runs = {"up-scaled (m=2, 12 layers)": depth_upscale(base, DROP), "base trained further (8 layers)": toy.load_base()[0]}
-    result["continued"] = {"steps": STEPS, "batch": BATCH, "lr": LR, "tokens": STEPS * BATCH * toy.BLOCK_SIZE}
+    result["continued"] = {"steps": steps, "batch": BATCH, "lr": LR, "tokens": steps * BATCH * toy.BLOCK_SIZE}
     for name, model in runs.items():
-        log = train(model, new_text, STEPS, batch_size=BATCH, lr=LR, warmup=STEPS // 10, seed=0,
-                    eval_blocks=held_out, eval_every=STEPS // 6)
+        log = train(model, new_text, steps, batch_size=BATCH, lr=LR, warmup=steps // 10, seed=0,
+                    eval_blocks=held_out, eval_every=max(1, steps // 6))
         result["continued"][name] = curve(log)
         print(f"{name}: {log.eval_loss[0]:.4f} -> {log.eval_loss[-1]:.4f}", flush=True)
     result["seconds"] = round(time.perf_counter() - start)

@@ -2,6 +2,7 @@
 
     .venv/bin/python tools/make_eval_tasks.py          # writes the six JSONL files
     .venv/bin/python tools/make_eval_tasks.py --check  # exit 1 if a shipped file differs
+    .venv/bin/python tools/make_eval_tasks.py --data /tmp/data   # write or check another folder
 
 The rows come from solar_lab.h6_toy.make_tasks; see solar_lab/data/DATA_CARD.md.
 """
@@ -21,16 +22,18 @@ DATA = ROOT / "solar_lab" / "data"
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true", help="compare with the shipped files, write nothing")
-    check = parser.parse_args().check
+    parser.add_argument("--check", action="store_true", help="compare with the files in --data, write nothing")
+    parser.add_argument("--data", type=Path, default=DATA, help="folder of the files (default solar_lab/data)")
+    args = parser.parse_args()
     tasks = h6_toy.make_tasks()
-    if not check:
-        for path, rows in zip(h6_toy.save_tasks(DATA, tasks), tasks.values()):
-            print(f"{path.relative_to(ROOT)}: {len(rows)} rows")
+    if not args.check:
+        for path, rows in zip(h6_toy.save_tasks(args.data, tasks), tasks.values()):
+            print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {len(rows)} rows")
         return 0
     with tempfile.TemporaryDirectory() as scratch:
         fresh = h6_toy.save_tasks(scratch, tasks)
-        stale = [f.name for f in fresh if not (DATA / f.name).is_file() or (DATA / f.name).read_bytes() != f.read_bytes()]
+        stale = [f.name for f in fresh
+                 if not (args.data / f.name).is_file() or (args.data / f.name).read_bytes() != f.read_bytes()]
     for name in stale:
         print(f"{name}: differs from a fresh regeneration; run tools/make_eval_tasks.py")
     return 1 if stale else 0

@@ -1,0 +1,122 @@
+"""Every script in tools/ and benchmarks/ runs with tiny arguments and does its job, so none rots unseen.
+
+Each runs as a subprocess, the way the README calls it, writing only under ``tmp_path``.
+tools/notebooks.py, site.py and student.py have their own tests (test_notebook_outputs,
+test_site, test_student), as has benchmarks/upscale_vs_mergekit.py.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from _tools import load_tool
+from solar_lab import toy
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "solar_lab" / "data"
+WRITTEN_BY_DEFAULT = (DATA, toy.base_path())
+"""The folders these scripts write when run without --out or --data."""
+
+
+def run_script(script: str, *args: str | Path, cwd: Path) -> subprocess.CompletedProcess:
+    """``script`` (a path inside the repository) run by this Python, offline, from ``cwd``."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), *map(str, args)],
+        capture_output=True, text=True, cwd=cwd, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300,
+    )
+
+
+@pytest.fixture(autouse=True)
+def repository_untouched():
+    """Fails a test whose script changed a file in a folder the scripts write by default."""
+    def snapshot() -> dict[Path, int]:
+        return {path: path.stat().st_mtime_ns for folder in WRITTEN_BY_DEFAULT for path in folder.iterdir()
+                if path.is_file()}
+
+    before = snapshot()
+    yield
+    assert snapshot() == before
+
+
+def test_make_toy_model_writes_a_base_like_the_shipped_one(tmp_path):
+    out = tmp_path / "toy-base"
+    result = run_script("tools/make_toy_model.py", "--steps", "1", "--out", out, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(path.name for path in out.iterdir()) == sorted(path.name for path in toy.base_path().iterdir())
+    assert not out.with_name("toy-base.tmp").exists()
+    # same corpus and seed: the same tokenizer as shipped, and the same model shape
+    assert (out / "tokenizer.model").read_bytes() == (toy.base_path() / "tokenizer.model").read_bytes()
+    config, shipped = (json.loads((folder / "config.json").read_text()) for folder in (out, toy.base_path()))
+    assert {**config, "transformers_version": None} == {**shipped, "transformers_version": None}
+    loss = float(re.search(r"held-out loss of the stored bf16 weights: (\S+)", result.stdout)[1])
+    assert abs(loss - math.log(toy.VOCAB_SIZE)) < 1  # one step from random weights: near uniform guessing
+
+
+def test_dus_long_run_writes_the_shipped_layout(tmp_path):
+    out = tmp_path / "dus.json"
+    result = run_script("tools/dus_long_run.py", "--scratch-steps", "1", "--steps", "1", "--out", out, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].startswith(f"wrote {out} after ")
+    run, shipped = json.loads(out.read_text()), json.loads((DATA / "dus_long_run.json").read_text())
+    assert run.keys() == shipped.keys() and run["from_scratch"].keys() == shipped["from_scratch"].keys()
+    assert run["continued"].keys() == shipped["continued"].keys()
+    assert run["continued"]["steps"] == 1 and run["continued"]["tokens"] == 8 * toy.BLOCK_SIZE
+    # before any step the losses are those of the shipped base and of its up-scaled copy
+    assert run["base"] == pytest.approx(shipped["base"], abs=1e-4)
+    upscaled, further = run["continued"]["up-scaled (m=2, 12 layers)"], run["continued"]["base trained further (8 layers)"]
+    assert further[0] == [0, run["base"]]
+    assert upscaled[0][1] == pytest.approx(shipped["continued"]["up-scaled (m=2, 12 layers)"][0][1], abs=1e-4)
+    assert [step for step, _ in upscaled] == [step for step, _ in run["from_scratch"]["12 layers curve"]] == [0, 1]
+
+
+@pytest.mark.parametrize("script", ["tools/make_alignment_data.py", "tools/make_eval_tasks.py"])
+def test_data_scripts_regenerate_the_shipped_files_and_catch_a_stale_one(tmp_path, script):
+    result = run_script(script, "--data", tmp_path, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    written = dict(line.rsplit(": ", 1) for line in result.stdout.splitlines())
+    assert len(written) >= 4
+    for path, rows in written.items():
+        fresh = Path(path)
+        assert fresh.parent == tmp_path and rows == f"{len(fresh.read_text().splitlines())} rows"
+        assert fresh.read_bytes() == (DATA / fresh.name).read_bytes(), f"{fresh.name} differs from the shipped file"
+    stale = Path(next(iter(written)))
+    stale.write_text(stale.read_text() + "\n")
+    check = run_script(script, "--check", "--data", tmp_path, cwd=tmp_path)
+    assert check.returncode == 1
+    assert check.stdout == f"{stale.name}: differs from a fresh regeneration; run {script}\n"
+
+
+def test_colab_sim_names_a_missing_argument(tmp_path):
+    result = run_script("tools/colab_sim.py", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == "colab_sim.py: error: the following arguments are required: paths"
+
+
+def test_colab_sim_layers_a_notebook_environment_on_the_shared_base(tmp_path):
+    colab_sim = load_tool("colab_sim")
+    base = tmp_path / "base"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(base)], check=True)
+    (colab_sim.site_packages(base) / "in_the_base.py").write_text("WHERE = 'base'\n")
+    python = colab_sim.make_env(base, tmp_path / "notebook")
+    seen = subprocess.run([str(python), "-c", "import in_the_base, sys; print(in_the_base.WHERE, sys.prefix)"],
+                          capture_output=True, text=True, check=True).stdout.split()
+    assert seen == ["base", str(tmp_path / "notebook")]  # sees the base's packages, installs into itself
+
+
+def test_tokens_per_second_times_every_engine(tmp_path):
+    result = run_script("benchmarks/tokens_per_second.py", "--tokens", "4", "--repeats", "1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert re.fullmatch(r"toy-base: \d+ prompt tokens \+ 4 generated, 1 thread\(s\), best of 1", lines[0])
+    rates = {match[1].strip(): (float(match[2]), float(match[3]))
+             for match in (re.fullmatch(r"(.{20})\s*([\d.]+)\s+([\d.]+)x", line) for line in lines[2:])}
+    assert list(rates) == ["transformers F32", "llama.cpp F32", "llama.cpp Q8_0", "llama.cpp Q4_K_M"]
+    assert rates["transformers F32"][1] == 1.0 and all(rate > 0 for rate, _ in rates.values())
