@@ -1,14 +1,13 @@
-"""DPO: the loss against its formula and against TRL's own code, log-probs, the loop and metrics."""
+"""DPO: the loss against its formula and against a step of TRL's DPOTrainer, log-probs, the loop and metrics."""
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from types import SimpleNamespace
 
 import pytest
 import torch
-from trl import DPOTrainer
+from datasets import Dataset
+from trl import DPOConfig, DPOTrainer
 
 from _align_fixtures import make_model, make_tokenizer
 from _device_fixtures import ELSEWHERE, ElsewhereModel
@@ -21,9 +20,11 @@ from solar_lab.dpo import (
     pair_batch,
     preference_accuracy,
     sequence_logps,
+    step_metrics,
     train_dpo,
 )
-from solar_lab.sft import collate, encode, pad_token_id
+from solar_lab.prompt import solar_prompt
+from solar_lab.sft import IGNORE, collate, encode, pad_token_id
 
 
 @pytest.fixture(scope="module")
@@ -31,46 +32,25 @@ def tokenizer(tmp_path_factory):
     return make_tokenizer(tmp_path_factory.mktemp("tokenizer"))
 
 
-class _Accelerator:
-    device = torch.device("cpu")
+def trl_first_step(policy, reference, tokenizer, rows: list[dict[str, str]], beta: float, output_dir) -> tuple[dict, list]:
+    """One step of TRL's DPOTrainer on all ``rows`` as one batch: the step's log and the pairs as TRL tokenized them.
 
-    def gather_for_metrics(self, tensor):
-        return tensor
-
-    def gather(self, tensor):
-        return tensor
-
-
-class _LogProbModel:
-    """Stands in for TRL's fused-LM-head model: returns given per-token log-probs, chosen rows first."""
-
-    training = True
-
-    def __init__(self, per_token: torch.Tensor):
-        self.per_token = per_token
-
-    def __call__(self, **kwargs):
-        rows, width = self.per_token.shape
-        zeros = torch.zeros(rows, width)
-        return SimpleNamespace(log_probs=self.per_token, entropy=zeros, mean_logits=zeros, is_top1=zeros.bool())
-
-
-def trl_dpo(pc, pr, rc, rr, beta):
-    """TRL 1.16's DPOTrainer._compute_loss (sigmoid loss) run on given sequence log-probs."""
-    pairs = len(pc)
-    per_token = torch.stack([torch.cat([pc, pr]), torch.zeros(2 * pairs)], dim=1)
-    trainer = SimpleNamespace(
-        model=_LogProbModel(per_token), accelerator=_Accelerator(), aux_loss_enabled=False, ld_alpha=None,
-        precompute_ref_logps=True, f_divergence_type="reverse_kl", loss_types=["sigmoid"], loss_weights=[1.0],
-        beta=beta, use_weighting=False, label_smoothing=0.0, _total_train_tokens=0, _tp_size=1,
-        _metrics={"train": defaultdict(list), "eval": defaultdict(list)},
-        args=SimpleNamespace(gradient_checkpointing_kwargs=None),
+    TRL tokenizes prompt and answer as one text, so an answer's first token can differ from
+    ``encode``'s (``"A"`` against ``"▁A"``); the pairs come back in ``encode``'s layout.
+    """
+    config = DPOConfig(
+        output_dir=str(output_dir), beta=beta, max_steps=1, per_device_train_batch_size=len(rows), logging_steps=1,
+        report_to=[], save_strategy="no", use_cpu=True, bf16=False, disable_tqdm=True,
     )
-    ones = torch.ones(2 * pairs, 3, dtype=torch.long)
-    inputs = {"input_ids": ones, "attention_mask": ones, "completion_mask": torch.tensor([[0, 1, 1]] * (2 * pairs)),
-              "ref_chosen_logps": rc, "ref_rejected_logps": rr}
-    loss = DPOTrainer._compute_loss(trainer, trainer.model, inputs, return_outputs=False)
-    return loss, trainer._metrics["train"]
+    trainer = DPOTrainer(model=policy, ref_model=reference, args=config, processing_class=tokenizer,
+                         train_dataset=Dataset.from_list(rows))
+    trainer.train()
+    pairs = [
+        tuple({"input_ids": row["prompt_ids"] + row[side], "labels": [IGNORE] * len(row["prompt_ids"]) + row[side]}
+              for side in ("chosen_ids", "rejected_ids"))
+        for row in trainer.train_dataset
+    ]
+    return trainer.state.log_history[0], pairs
 
 
 def test_dpo_loss_matches_the_formula_on_hand_picked_numbers():
@@ -85,19 +65,24 @@ def test_dpo_loss_matches_the_formula_on_hand_picked_numbers():
     assert equal.item() == pytest.approx(math.log(2))
 
 
-@pytest.mark.parametrize("beta", [0.05, 0.1, 1.0])
-def test_dpo_loss_equals_trl_on_the_same_batch(beta):
-    torch.manual_seed(0)
-    pc, pr, rc, rr = (torch.randn(6) * 4 - 30 for _ in range(4))
-    losses, chosen, rejected = dpo_loss(pc, pr, rc, rr, beta)
-    loss, metrics = trl_dpo(pc, pr, rc, rr, beta)
-    assert losses.mean().item() == pytest.approx(loss.item(), rel=1e-6)
-    assert chosen.mean().item() == pytest.approx(metrics["rewards/chosen"][0], rel=1e-5)
-    assert rejected.mean().item() == pytest.approx(metrics["rewards/rejected"][0], rel=1e-5)
-    assert (chosen > rejected).float().mean().item() == pytest.approx(metrics["rewards/accuracies"][0])
-    for i in range(6):  # one pair at a time: every per-pair loss, not only the mean
-        single = trl_dpo(pc[i : i + 1], pr[i : i + 1], rc[i : i + 1], rr[i : i + 1], beta)[0]
-        assert losses[i].item() == pytest.approx(single.item(), rel=1e-6)
+@pytest.mark.parametrize("beta", [0.1, 1.0])
+def test_dpo_step_equals_trl_on_the_same_batch(tokenizer, tmp_path, beta):
+    rows = instruct_data.make_preferences()[:4]
+    trl_rows = [{"prompt": solar_prompt(row["prompt"]), "chosen": row["chosen"], "rejected": row["rejected"]} for row in rows]
+    log, pairs = trl_first_step(make_model(len(tokenizer), seed=1), make_model(len(tokenizer), seed=2), tokenizer,
+                                trl_rows, beta, tmp_path)
+    batch = pair_batch(pairs, pad_token_id(tokenizer))
+    with torch.no_grad():  # fresh copies of the weights TRL's step started from
+        chosen_logps, rejected_logps = sequence_logps(make_model(len(tokenizer), seed=1), batch).chunk(2)
+        reference_chosen, reference_rejected = sequence_logps(make_model(len(tokenizer), seed=2), batch).chunk(2)
+    losses, chosen, rejected = dpo_loss(chosen_logps, rejected_logps, reference_chosen, reference_rejected, beta)
+    ours = step_metrics(0, losses, chosen, rejected)
+    assert abs(ours["loss"] - math.log(2)) > 0.01  # policy and reference differ: rewards far from 0
+    # float32 sums of about -150 nats, added up in another order by TRL's tiled LM head: equal to ~1e-5 nats
+    assert chosen_logps.mean().item() == pytest.approx(log["logps/chosen"], abs=1e-4)
+    assert rejected_logps.mean().item() == pytest.approx(log["logps/rejected"], abs=1e-4)
+    for name in ("loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies"):
+        assert ours[name] == pytest.approx(log[name], abs=1e-4), name
 
 
 def test_dpo_loss_gradient_flows_to_policy_only():
