@@ -1,20 +1,25 @@
-"""`solar-lab upscale` against `mergekit-yaml` on a synthetic multi-GB Llama checkpoint.
+"""`solar-lab upscale` against `mergekit-yaml` and a plain `cp` on a synthetic multi-GB Llama checkpoint.
 
 Builds a random bf16 checkpoint (TinyLlama's shape by default: 1.1B parameters, 2.2 GB,
-sharded), up-scales it with both tools as fresh subprocesses, and prints each one's wall
-time and peak resident memory, then checks that both outputs agree tensor for tensor.
+sharded), up-scales it with both tools as fresh subprocesses, copies our output folder with
+``cp`` (the same bytes, copied plainly), and prints each one's wall time and peak resident
+memory, then checks that both up-scaled outputs agree tensor for tensor.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/upscale_vs_mergekit.py
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/upscale_vs_mergekit.py --repeats 3
 
 Linux only (peak memory is ``ru_maxrss`` from ``os.wait4``). Timings on a shared machine are noisy:
-run with ``--repeats 3`` and read the minimum. Everything is written under ``--workdir``
-(a fresh temporary folder by default) and removed at the end unless ``--keep``.
+run with ``--repeats 3`` and read the minimum. Each run starts after ``sync``, with no earlier
+run's writes still pending. Everything is written under ``--workdir`` (a fresh temporary
+folder by default) and removed at the end unless ``--keep``. Small sizes (``--hidden 64
+--intermediate 128 --layers 4 --heads 4 --kv-heads 2 --vocab 128 --drop 1``) take seconds,
+mostly mergekit's start-up.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -26,11 +31,15 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from solar_lab.cli import Parser
 from solar_lab.dus import DusPlan, mergekit_yaml
 
 BIN = Path(sys.executable).parent
 TOOLS = ("solar-lab upscale", "mergekit-yaml", "mergekit-yaml 1B")
 """Ours, mergekit with its defaults (5 GB shards), mergekit writing 1 GB shards."""
+COPY = "cp of our output"
+GOALS = {"wall / cp": 1.2, "peak RSS / checkpoint": 0.05}
+"""Ours at most 1.2x the time of copying its output, at most 5% of the checkpoint in memory."""
 PEAK_RSS = """
 import os, subprocess, sys
 child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
@@ -120,6 +129,7 @@ def measure(command: list[str]) -> tuple[float, float]:
     A child's peak RSS starts from the memory of the process that forked it, so the command
     is started by a small fresh interpreter (PEAK_RSS), not by this large benchmark process.
     """
+    os.sync()
     start = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-c", PEAK_RSS, *command], stdout=subprocess.PIPE, text=True, check=True
@@ -154,26 +164,48 @@ def same_tensors(ours: Path, theirs: Path) -> bool:
     return True
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--hidden", type=int, default=2048)
-    parser.add_argument("--intermediate", type=int, default=5632)
-    parser.add_argument("--layers", type=int, default=22)
-    parser.add_argument("--heads", type=int, default=32)
-    parser.add_argument("--kv-heads", type=int, default=4)
-    parser.add_argument("--vocab", type=int, default=32000)
+def positive(text: str) -> int:
+    """A whole number above zero, for argparse."""
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hidden", type=positive, default=2048)
+    parser.add_argument("--intermediate", type=positive, default=5632)
+    parser.add_argument("--layers", type=positive, default=22)
+    parser.add_argument("--heads", type=positive, default=32)
+    parser.add_argument("--kv-heads", type=positive, default=4)
+    parser.add_argument("--vocab", type=positive, default=32000)
     parser.add_argument("--drop", type=int, default=5, help="m of the up-scaling")
     parser.add_argument(
         "--source-shard-gb", type=float, default=1.0, help="shard size of the synthetic source"
     )
-    parser.add_argument("--repeats", type=int, default=1, help="runs per tool; the minimum is reported")
     parser.add_argument(
-        "--workdir", type=Path, help="where to write (default: a fresh folder in the temp dir)"
+        "--repeats", type=positive, default=1, help="runs per tool; the minimum is reported"
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="a new or empty folder to write in, removed at the end (default: one in the temp dir)",
     )
     parser.add_argument("--keep", action="store_true", help="leave the checkpoints on disk")
-    return parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.hidden % args.heads or args.heads % args.kv_heads:
+        parser.error("--heads must divide --hidden, and --kv-heads must divide --heads")
+    try:
+        DusPlan(args.layers, args.drop)
+    except ValueError as error:
+        parser.error(str(error))
+    if not args.source_shard_gb > 0:
+        parser.error("--source-shard-gb must be positive")
+    if args.workdir and args.workdir.exists() and any(args.workdir.iterdir()):
+        parser.error(f"--workdir {args.workdir} is not empty; it is removed at the end, give a new one")
+    if not (BIN / "mergekit-yaml").is_file():
+        parser.error(f"mergekit-yaml is not installed in {BIN}; pip install mergekit")
+    return args
 
 
 def main() -> None:
@@ -187,17 +219,13 @@ def main() -> None:
         (workdir / "mergekit.yml").write_text(mergekit_yaml(str(src.resolve()), plan, "bfloat16"))
         mergekit = [str(BIN / "mergekit-yaml"), str(workdir / "mergekit.yml")]
         mergekit_options = ["--no-write-model-card", "--no-copy-tokenizer", "--quiet"]
-        outputs = {tool: workdir / tool.replace(" ", "_") for tool in TOOLS}
+        outputs = {tool: workdir / tool.replace(" ", "_") for tool in (*TOOLS, COPY)}
+        ours = outputs[TOOLS[0]]
         commands = {
-            "solar-lab upscale": [
-                str(BIN / "solar-lab"),
-                "upscale",
-                str(src),
-                str(outputs["solar-lab upscale"]),
-                "--drop",
-                str(args.drop),
-                "--quiet",
+            TOOLS[0]: [
+                str(BIN / "solar-lab"), "upscale", str(src), str(ours), "--drop", str(args.drop), "--quiet"
             ],
+            COPY: ["cp", "--recursive", str(ours), str(outputs[COPY])],
             "mergekit-yaml": [*mergekit, str(outputs["mergekit-yaml"]), *mergekit_options],
             "mergekit-yaml 1B": [
                 *mergekit,
@@ -215,8 +243,8 @@ def main() -> None:
                 results[tool].append(measure(command))
                 print(f"  {results[tool][-1][0]:.1f} s, {results[tool][-1][1]:.0f} MB", file=sys.stderr)
         print("comparing the outputs tensor by tensor ...", file=sys.stderr)
-        agree = all(same_tensors(outputs["solar-lab upscale"], outputs[tool]) for tool in TOOLS[1:])
-        out_size = sum(p.stat().st_size for p in outputs["solar-lab upscale"].glob("*.safetensors"))
+        agree = all(same_tensors(ours, outputs[tool]) for tool in TOOLS[1:])
+        out_size = sum(p.stat().st_size for p in ours.glob("*.safetensors"))
         report(args, size, out_size, plan, results, agree)
     finally:
         if not args.keep:
@@ -231,8 +259,13 @@ def report(args, size: int, out_size: int, plan: DusPlan, results: dict, agree: 
     print(f"{'tool':<20}{'wall s':>9}{'peak RSS MB':>14}{'RSS/checkpoint':>16}")
     best = {tool: (min(r[0] for r in runs), min(r[1] for r in runs)) for tool, runs in results.items()}
     for tool, (seconds, rss) in best.items():
-        print(f"{tool:<20}{seconds:>9.1f}{rss:>14.0f}{rss * 2**20 / size:>16.2f}")
+        print(f"{tool:<20}{seconds:>9.2f}{rss:>14.0f}{rss * 2**20 / size:>16.3f}")
     ours_s, ours_rss = best[TOOLS[0]]
+    print(
+        f"ours / {COPY}: wall {ours_s / best[COPY][0]:.2f}x (goal <= {GOALS['wall / cp']}x); "
+        f"ours / checkpoint: peak RSS {ours_rss * 2**20 / size:.3f}x "
+        f"(goal <= {GOALS['peak RSS / checkpoint']}x)"
+    )
     for tool in TOOLS[1:]:
         print(
             f"ours / {tool}: wall {ours_s / best[tool][0]:.2f}x, peak RSS {ours_rss / best[tool][1]:.2f}x"

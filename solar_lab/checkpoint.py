@@ -4,10 +4,11 @@ A checkpoint folder holds ``config.json`` and its weights: one ``model.safetenso
 shards listed by ``model.safetensors.index.json``. A safetensors file is an 8-byte header
 length, a JSON header (each tensor's dtype, shape and byte range) and the raw tensor bytes.
 The reader turns the headers into ``StoredTensor`` records (where each tensor's bytes lie)
-without loading any tensor; the writer builds new files by copying byte ranges, so memory
-stays at one small buffer whatever the model size. ``solar-lab upscale`` and
-``solar-lab export-gguf`` both read checkpoints through this module, and no command
-writes over one of its own inputs (``temporary_output``).
+without loading any tensor; the writer builds new files by having the kernel copy byte
+ranges file to file (through one small buffer where it cannot), so memory stays small
+whatever the model size. ``solar-lab upscale`` and ``solar-lab export-gguf`` both read
+checkpoints through this module, and no command writes over one of its own inputs
+(``temporary_output``).
 """
 
 from __future__ import annotations
@@ -168,6 +169,11 @@ def check_layers(names: Iterable[str], n_layers: int) -> None:
             )
 
 
+def ended_early(path: str | Path) -> ValueError:
+    """The error for a file shorter than its header says."""
+    return ValueError(f"{path} ended early; was it changed while being read?")
+
+
 def read_array(tensor: StoredTensor) -> np.ndarray:
     """One tensor's values as float32, read from its byte range (F32, F16 or BF16 on disk)."""
     if tensor.dtype not in FLOAT_DTYPES:
@@ -178,7 +184,7 @@ def read_array(tensor: StoredTensor) -> np.ndarray:
         file.seek(tensor.start)
         data = file.read(tensor.nbytes)
     if len(data) != tensor.nbytes:
-        raise ValueError(f"{tensor.file} ended early; was it changed while being read?")
+        raise ended_early(tensor.file)
     values = np.frombuffer(data, dtype=FLOAT_DTYPES[tensor.dtype])
     if tensor.dtype == "BF16":  # bfloat16 is the top half of a float32
         values = (values.astype(np.uint32) << 16).view(np.float32)
@@ -228,18 +234,64 @@ def shard_names(count: int) -> list[str]:
     return [f"model-{i:05d}-of-{count:05d}.safetensors" for i in range(1, count + 1)]
 
 
-def copy_range(
-    source: BinaryIO, start: int, nbytes: int, target: BinaryIO, buffer: memoryview, bar: tqdm
-) -> None:
-    """Copy ``nbytes`` from ``source`` at ``start`` to the end of ``target``, one buffer at a time."""
+def kernel_copies() -> list[Callable[[int, int, int, int], int]]:
+    """This platform's kernel-side copies, each ``copy(source_fd, target_fd, count, offset)``.
+
+    Each copies up to ``count`` bytes at ``offset`` in the source to the target's position
+    (moving it on) and returns how many it copied: 0 at the source's end.
+    """
+    copies = []
+    if hasattr(os, "copy_file_range"):
+        copies.append(lambda src, dst, count, offset: os.copy_file_range(src, dst, count, offset))
+    if hasattr(os, "sendfile"):
+        copies.append(lambda src, dst, count, offset: os.sendfile(dst, src, offset, count))
+    return copies
+
+
+def kernel_copy(source: BinaryIO, start: int, nbytes: int, target: BinaryIO, bar: tqdm) -> int:
+    """Copy what the kernel will of ``nbytes`` at ``start``, file to file; how many bytes it copied.
+
+    Each call may copy fewer bytes than asked; a copy that raises ``OSError`` (another OS, a
+    file system that refuses it) hands the rest to the next one.
+    """
+    done = 0
+    for copy in kernel_copies():
+        try:
+            while done < nbytes:
+                count = copy(source.fileno(), target.fileno(), nbytes - done, start + done)
+                if count == 0:
+                    raise ended_early(source.name)
+                done += count
+                bar.update(count)
+        except OSError:
+            continue
+        break
+    return done
+
+
+def buffered_copy(source: BinaryIO, start: int, nbytes: int, target: BinaryIO, bar: tqdm) -> None:
+    """Copy ``nbytes`` at ``start`` through a buffer of at most ``COPY_BUFFER_BYTES``."""
+    buffer = memoryview(bytearray(min(nbytes, COPY_BUFFER_BYTES)))
     source.seek(start)
     while nbytes:
         chunk = buffer[: min(nbytes, len(buffer))]
         if source.readinto(chunk) != len(chunk):
-            raise ValueError(f"{source.name} ended early; was it changed while being read?")
+            raise ended_early(source.name)
         target.write(chunk)
         nbytes -= len(chunk)
         bar.update(len(chunk))
+
+
+def copy_range(source: BinaryIO, start: int, nbytes: int, target: BinaryIO, bar: tqdm) -> None:
+    """Copy ``nbytes`` from ``source`` at ``start`` to the end of ``target``.
+
+    The kernel copies them file to file where it can, so they never pass through Python;
+    whatever it refuses goes through a buffer.
+    """
+    target.flush()
+    done = kernel_copy(source, start, nbytes, target, bar)
+    target.seek(0, os.SEEK_END)
+    buffered_copy(source, start + done, nbytes - done, target, bar)
 
 
 def write_shard(path: Path, items: list[tuple[str, StoredTensor]], bar: tqdm) -> None:
@@ -255,14 +307,13 @@ def write_shard(path: Path, items: list[tuple[str, StoredTensor]], bar: tqdm) ->
         offset += tensor.nbytes
     encoded = json.dumps(header, separators=(",", ":")).encode()
     encoded += b" " * (-len(encoded) % 8)
-    buffer = memoryview(bytearray(COPY_BUFFER_BYTES))
     sources: dict[Path, BinaryIO] = {}
     try:
         with path.open("wb") as target:
             target.write(struct.pack("<Q", len(encoded)) + encoded)
             for _, tensor in items:
                 source = sources.get(tensor.file) or sources.setdefault(tensor.file, tensor.file.open("rb"))
-                copy_range(source, tensor.start, tensor.nbytes, target, buffer, bar)
+                copy_range(source, tensor.start, tensor.nbytes, target, bar)
     finally:
         for source in sources.values():
             source.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import itertools
 import json
 import os
 import shutil
@@ -123,8 +125,7 @@ def test_config_side_files_and_single_output_file(single, tmp_path):
     )
 
 
-def test_sharded_output_has_a_complete_index(sharded, base_model, tmp_path, monkeypatch):
-    monkeypatch.setattr(checkpoint, "COPY_BUFFER_BYTES", 999)  # many partial copies per tensor
+def test_sharded_output_has_a_complete_index(sharded, base_model, tmp_path):
     out = tmp_path / "out"
     assert upscale(sharded, out, 1, "--max-shard-size", "30KB") == 0
     index = json.loads((out / "model.safetensors.index.json").read_text())
@@ -359,13 +360,109 @@ def test_interrupted_write_leaves_nothing_half_written(existing, single, tmp_pat
         assert [path.name for path in out.iterdir()] == ["keep.txt"]
 
 
-def test_a_source_that_shrinks_while_read_is_an_error(tmp_path):
-    (tmp_path / "short").write_bytes(b"x" * 10)
+def refuse(*args) -> int:
+    raise OSError(errno.EXDEV, "refused by this file system")
+
+
+def in_pieces(copy, count_at: int, piece: int = 1000):
+    """``copy`` copying at most ``piece`` bytes a call (its count is argument ``count_at``)."""
+
+    def partial(*args):
+        return copy(*args[:count_at], min(args[count_at], piece), *args[count_at + 1 :])
+
+    return partial
+
+
+def every_other_call_refused(copy):
+    """``copy_file_range`` copying 1000 bytes, then refusing, by turns: the rest goes elsewhere."""
+    calls = itertools.count()
+    partial = in_pieces(copy, 2)
+
+    def flaky(*args):
+        return refuse() if next(calls) % 2 else partial(*args)
+
+    return flaky
+
+
+def force_copy_path(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``checkpoint.copy_range`` take ``path`` (see COPY_PATHS)."""
+    if path == "copy_file_range in pieces":
+        monkeypatch.setattr(os, "copy_file_range", in_pieces(os.copy_file_range, 2))
+    elif path == "sendfile in pieces":
+        monkeypatch.delattr(os, "copy_file_range")
+        monkeypatch.setattr(os, "sendfile", in_pieces(os.sendfile, 3))
+    elif path == "kernel refuses midway":
+        monkeypatch.setattr(os, "copy_file_range", every_other_call_refused(os.copy_file_range))
+        monkeypatch.setattr(os, "sendfile", refuse)
+        monkeypatch.setattr(checkpoint, "COPY_BUFFER_BYTES", 999)
+    elif path == "kernel refuses":
+        monkeypatch.setattr(os, "copy_file_range", refuse)
+        monkeypatch.setattr(os, "sendfile", refuse)
+    else:
+        assert path == "no kernel copy"
+        monkeypatch.setattr(checkpoint, "kernel_copies", list)
+        monkeypatch.setattr(checkpoint, "COPY_BUFFER_BYTES", 999)  # many buffers per tensor
+
+
+COPY_PATHS = [
+    "copy_file_range in pieces",
+    "sendfile in pieces",
+    "kernel refuses midway",
+    "kernel refuses",
+    "no kernel copy",
+]
+
+
+@pytest.fixture
+def kernel_copies_work(tmp_path) -> None:
+    """Skip where this file system refuses ``copy_file_range`` (the default path is then the fallback)."""
+    (tmp_path / "probe").write_bytes(b"probe")
+    try:
+        with (tmp_path / "probe").open("rb") as source, (tmp_path / "copy").open("wb") as target:
+            os.copy_file_range(source.fileno(), target.fileno(), 5, 0)
+    except (AttributeError, OSError) as error:
+        pytest.skip(f"no kernel-side copy here: {error!r}")
+
+
+def test_the_kernel_copies_every_tensor_byte(kernel_copies_work, sharded, tmp_path, monkeypatch):
+    copied, buffered = [], []
+    real_copy, real_buffered = os.copy_file_range, checkpoint.buffered_copy
+
+    def counted_copy(*args):
+        copied.append(real_copy(*args))
+        return copied[-1]
+
+    def counted_buffered(source, start, nbytes, *args):
+        buffered.append(nbytes)
+        return real_buffered(source, start, nbytes, *args)
+
+    monkeypatch.setattr(os, "copy_file_range", counted_copy)
+    monkeypatch.setattr(checkpoint, "buffered_copy", counted_buffered)
+    assert upscale(sharded, tmp_path / "out", 1, "--max-shard-size", "30KB") == 0
+    expected = expected_tensors(read_all(sharded), 1)
+    assert sum(copied) == sum(t.numel() * t.element_size() for t in expected.values())
+    assert buffered and not any(buffered)
+
+
+@pytest.mark.parametrize("path", COPY_PATHS)
+def test_every_copy_path_writes_the_same_files(path, kernel_copies_work, sharded, tmp_path, monkeypatch):
+    assert upscale(sharded, tmp_path / "kernel", 1, "--max-shard-size", "30KB") == 0
+    force_copy_path(path, monkeypatch)
+    assert upscale(sharded, tmp_path / path, 1, "--max-shard-size", "30KB") == 0
+    names = sorted(p.name for p in (tmp_path / "kernel").iterdir())
+    assert len(names) > 4 and names == sorted(p.name for p in (tmp_path / path).iterdir())
+    for name in names:
+        assert (tmp_path / path / name).read_bytes() == (tmp_path / "kernel" / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("path", ["default", *COPY_PATHS])
+def test_a_source_that_shrinks_while_read_is_an_error(path, tmp_path, monkeypatch):
+    if path != "default":
+        force_copy_path(path, monkeypatch)
+    (tmp_path / "short").write_bytes(b"x" * 4000)
     with (tmp_path / "short").open("rb") as source, (tmp_path / "out").open("wb") as target:
         with pytest.raises(ValueError, match="short ended early"):
-            checkpoint.copy_range(
-                source, 4, 8, target, memoryview(bytearray(3)), tqdm(disable=True)
-            )
+            checkpoint.copy_range(source, 1500, 3000, target, tqdm(disable=True))
 
 
 def test_shard_size_option():
