@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from solar_lab.sft import IGNORE, collate, encode, shuffled_batches
+from solar_lab.sft import IGNORE, collate, encode
+from solar_lab.training import fit, on_device, shuffled_batches
 
 
 def check_beta(beta: float) -> float:
@@ -26,11 +27,9 @@ def check_beta(beta: float) -> float:
 def sequence_logps(model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Log-probability of each row's labelled (response) tokens, summed per row.
 
-    The inputs move to ``model.device`` here, the one place DPO feeds a model; the labels
-    follow the logits.
+    The inputs move to ``model.device``; the labels follow the logits.
     """
-    device = model.device
-    logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits
+    logits = model(**on_device(model, input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])).logits
     labels = batch["labels"][:, 1:].to(logits.device)
     logps = torch.log_softmax(logits[:, :-1].float(), dim=-1)
     mask = labels != IGNORE
@@ -94,36 +93,31 @@ def train_dpo(
     ``sft_weight`` > 0 adds that much of the chosen answers' mean token cross-entropy to the
     loss (TRL's ``rpo_alpha``): DPO alone may push the chosen answer's probability down as
     long as the rejected one falls faster, and on a small model that spoils greedy answers.
-    ``seed`` fixes the batch order through a local generator; the global random state is
-    left alone. Policy and reference must share one device.
+    Runs ``training.fit`` (``seed`` fixes the batch order, constant learning rate); policy and
+    reference must share one device.
     """
-    from tqdm.auto import tqdm
-
     beta = check_beta(beta)
     if reference.device != policy.device:
         raise ValueError(f"policy is on {policy.device} but reference on {reference.device}; move both to one device")
     reference.eval()
-    optimizer = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=0.0)
     batches = shuffled_batches(len(pairs), batch_size, seed)
-    policy.train()
-    log = []
-    for step in tqdm(range(steps), desc=f"DPO β={beta:g}", disable=not progress):
-        batch = pair_batch([pairs[i] for i in next(batches)], pad_id)
+    log: list[dict[str, float]] = []
+
+    def loss_of_batch(batch: dict[str, torch.Tensor]) -> torch.Tensor:
         with torch.no_grad():
             reference_chosen, reference_rejected = pair_logps(reference, batch)
         policy_chosen, policy_rejected = pair_logps(policy, batch)
         losses, chosen_rewards, rejected_rewards = dpo_loss(
             policy_chosen, policy_rejected, reference_chosen, reference_rejected, beta
         )
-        loss = losses.mean()
-        if sft_weight:
-            chosen_tokens = int((batch["labels"][: len(policy_chosen), 1:] != IGNORE).sum())
-            loss = loss - sft_weight * policy_chosen.sum() / chosen_tokens
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        log.append(step_metrics(step, losses, chosen_rewards, rejected_rewards))
-    policy.eval()
+        log.append(step_metrics(len(log), losses, chosen_rewards, rejected_rewards))
+        if not sft_weight:
+            return losses.mean()
+        chosen_tokens = int((batch["labels"][: len(policy_chosen), 1:] != IGNORE).sum())
+        return losses.mean() - sft_weight * policy_chosen.sum() / chosen_tokens
+
+    fit(policy, lambda: pair_batch([pairs[i] for i in next(batches)], pad_id), loss_of_batch, steps,
+        lr=lr, desc=f"DPO β={beta:g}", progress=progress)
     return log
 
 

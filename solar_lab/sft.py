@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import random
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from solar_lab.prompt import solar_prompt
+from solar_lab.training import fit, on_device, shuffled_batches
 
 IGNORE = -100
 """Label value that cross-entropy skips: prompt tokens and padding carry no loss."""
@@ -60,24 +60,9 @@ def collate(examples: list[dict[str, list[int]]], pad_id: int) -> dict[str, torc
     return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
 
 
-def shuffled_batches(count: int, batch_size: int, seed: int) -> Iterator[list[int]]:
-    """Endless index batches: each epoch a fresh shuffle of ``range(count)`` (tail dropped)."""
-    if count < 1 or batch_size < 1:
-        raise ValueError(f"need at least one example and a positive batch size, got {count} and {batch_size}")
-    rng = random.Random(seed)
-    while True:
-        order = list(range(count))
-        rng.shuffle(order)
-        for start in range(0, max(count - batch_size, 0) + 1, batch_size):
-            yield order[start : start + batch_size]
-
-
 def response_loss(model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Mean next-token cross-entropy over response tokens (transformers shifts the labels).
-
-    The batch moves to ``model.device`` here, the one place the SFT loop feeds the model.
-    """
-    return model(**{name: tensor.to(model.device) for name, tensor in batch.items()}).loss
+    """Mean next-token cross-entropy over response tokens (transformers shifts the labels)."""
+    return model(**on_device(model, **batch)).loss
 
 
 def train_sft(
@@ -90,26 +75,20 @@ def train_sft(
     seed: int = 0,
     progress: bool = True,
 ) -> list[float]:
-    """Instruction-tune ``model`` in place with AdamW; returns the loss of every step.
+    """Instruction-tune ``model`` in place with ``training.fit``; returns the loss of every step.
 
-    ``seed`` fixes the batch order through a local generator; the global random state is
-    left alone. The model stays on its device; each batch is moved there.
+    Batches of ``examples`` in shuffled epochs (``seed`` fixes the order), constant learning rate.
     """
-    from tqdm.auto import tqdm
-
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     batches = shuffled_batches(len(examples), batch_size, seed)
-    model.train()
-    losses = []
-    for _ in tqdm(range(steps), desc="instruction tuning", disable=not progress):
-        batch = collate([examples[i] for i in next(batches)], pad_id)
-        loss = response_loss(model, batch)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    model.eval()
-    return losses
+    return fit(
+        model,
+        lambda: collate([examples[i] for i in next(batches)], pad_id),
+        lambda batch: response_loss(model, batch),
+        steps,
+        lr=lr,
+        desc="instruction tuning",
+        progress=progress,
+    )
 
 
 @torch.no_grad()

@@ -59,7 +59,7 @@ def test_training_teaches_an_answer_that_generation_returns(tokenizer):
     examples = encode_rows(tokenizer, rows, 256)
     model = make_model(len(tokenizer), layers=1)
     before = generate(model, tokenizer, [rows[0]["prompt"]], max_new_tokens=40)[0]
-    losses = train_sft(model, examples, pad_token_id(tokenizer), steps=30, batch_size=1, lr=2e-2, progress=False)
+    losses = train_sft(model, examples, pad_token_id(tokenizer), steps=40, batch_size=1, lr=2e-2, progress=False)
     assert losses[-1] < 0.1 * losses[0]
     after = generate(model, tokenizer, [rows[0]["prompt"]], max_new_tokens=40)[0]
     assert after == rows[0]["response"] != before
@@ -86,14 +86,3 @@ def test_the_seed_fixes_the_batch_order_without_touching_the_global_random_state
         return losses
 
     assert run(0) == run(0) != run(1)
-
-
-def test_shuffled_batches_walk_epochs_without_repeats():
-    from solar_lab.sft import shuffled_batches
-
-    batches = shuffled_batches(6, 2, seed=0)
-    epoch = [i for _ in range(3) for i in next(batches)]
-    assert sorted(epoch) == list(range(6))
-    assert sorted(next(shuffled_batches(3, 8, seed=0))) == [0, 1, 2]
-    with pytest.raises(ValueError, match="positive batch size"):
-        next(shuffled_batches(3, 0, seed=0))

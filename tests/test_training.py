@@ -1,4 +1,4 @@
-"""The training loop: it learns, it reproduces, and its held-out loss is plain cross-entropy."""
+"""The training loop: it learns, reproduces, decays only matrices; its held-out loss is plain cross-entropy."""
 
 import math
 
@@ -7,7 +7,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from _device_fixtures import ELSEWHERE, ElsewhereModel
-from solar_lab.training import evaluate_loss, learning_rate, token_blocks, train
+from solar_lab.training import adamw, evaluate_loss, fit, learning_rate, shuffled_batches, token_blocks, train
 
 
 def tiny_model(seed: int = 0) -> LlamaForCausalLM:
@@ -89,11 +89,42 @@ def test_learning_rate_schedules():
     assert learning_rate(99, 100, 1.0, 10, "constant") == 1.0
 
 
+def test_shuffled_batches_walk_epochs_without_repeats():
+    batches = shuffled_batches(6, 2, seed=0)
+    epoch = [i for _ in range(3) for i in next(batches)]
+    assert sorted(epoch) == list(range(6))
+    assert sorted(next(shuffled_batches(3, 8, seed=0))) == [0, 1, 2]
+    first = [next(shuffled_batches(50, 5, seed)) for seed in (1, 1, 2)]
+    assert first[0] == first[1] != first[2]
+    with pytest.raises(ValueError, match="positive batch size"):
+        next(shuffled_batches(3, 0, seed=0))
+
+
+def test_weight_decay_shrinks_matrices_only():
+    model = tiny_model()
+    assert {len(group["params"]) for group in adamw(model, 1e-3, 0.1).param_groups} == {
+        sum(p.ndim >= 2 for p in model.parameters()), sum(p.ndim < 2 for p in model.parameters())}
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+
+    def zero_gradient(batch: None) -> torch.Tensor:
+        """A loss whose gradient is zero: only weight decay moves the weights."""
+        return sum(p.sum() for p in model.parameters()) * 0.0
+
+    seen: list[int] = []
+    fit(model, lambda: None, zero_gradient, steps=3, lr=0.5, weight_decay=0.2, progress=False, after_step=seen.append)
+    assert seen == [0, 1, 2, 3]
+    for name, p in model.named_parameters():
+        factor = (1 - 0.5 * 0.2) ** 3 if p.ndim >= 2 else 1.0
+        assert torch.allclose(p, before[name] * factor), name
+
+
 def test_bad_arguments_are_refused():
     blocks = counting_blocks(rows=4)
     with pytest.raises(ValueError, match="schedule"):
         train(tiny_model(), blocks, 1, batch_size=2, schedule="linear", progress=False)
     with pytest.raises(ValueError, match="batch_size"):
         train(tiny_model(), blocks, 1, batch_size=5, progress=False)
+    with pytest.raises(ValueError, match="steps"):
+        train(tiny_model(), blocks, -1, batch_size=2, progress=False)
     with pytest.raises(ValueError, match="non-empty"):
         evaluate_loss(tiny_model(), blocks[0])
