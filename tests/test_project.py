@@ -1,5 +1,6 @@
 """The workbook's promises about itself: badges, install cells, template, dependency lists."""
 
+import importlib
 import re
 import subprocess
 import sys
@@ -124,3 +125,19 @@ def test_pyproject_accepts_what_colab_ships():
             assert requirement.specifier.contains(version), f"{requirement} refuses Colab's {version}"
             checked += 1
     assert checked >= 8
+
+
+def test_the_readme_module_map_names_modules_and_functions_that_exist():
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Notebook section → module") : readme.index("## Quickstart")]
+    rows = re.findall(r"^\| .+ \| (.+) \|$", table, re.MULTILINE)[2:]  # after the header and its rule
+    assert len(rows) >= 15
+    named = 0
+    for row in rows:
+        for module, inside in re.findall(r"`(\w+)`(?: \(([^)]*)\))?", row):
+            imported = importlib.import_module(f"solar_lab.{module}")
+            for name in re.findall(r"`(\w+)`", inside):
+                if name != "configs":  # the folder of shipped configs
+                    assert hasattr(imported, name), f"solar_lab.{module} has no {name}"
+                    named += 1
+    assert named >= 20
