@@ -33,7 +33,7 @@ from solar_lab.dpo import dpo_loss
 from solar_lab.dus import DusPlan, upscaled_config, upscaled_state_dict
 from solar_lab.sft import encode
 from solar_lab.solar_gguf import bandwidth_bound, pick_quant
-from solar_lab.toy import load_tokenizer_of_base, toy_config
+from solar_lab.toy import BLOCK_SIZE, load_tokenizer_of_base, toy_config
 
 MISSES: Counter[str] = Counter()
 """Wrong answers so far per exercise, in this kernel: the hint shows from the second."""
@@ -88,7 +88,7 @@ def ratio_zero_keeps() -> str:
 
 def sft_loss_tokens() -> int:
     """How many tokens of the worked SFT example carry a label (the rest are masked with -100)."""
-    encoded = encode(load_tokenizer_of_base(), "What is 2 + 2?", "2 + 2 = 4.", 256)
+    encoded = encode(load_tokenizer_of_base(), "What is 2 + 2?", "2 + 2 = 4.", 2 * BLOCK_SIZE)  # the toy's context
     return sum(label != -100 for label in encoded["labels"])
 
 

@@ -35,6 +35,16 @@ def token_blocks(tokenizer: PreTrainedTokenizerBase, texts: Iterable[str], block
     return torch.tensor(stream[: rows * block_size]).view(rows, block_size)
 
 
+def on_device(model: torch.nn.Module, **tensors: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``tensors`` moved to ``model.device``: the one way every loss in solar_lab hands data to a model."""
+    return {name: tensor.to(model.device) for name, tensor in tensors.items()}
+
+
+def causal_lm_loss(model: PreTrainedModel, blocks: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy of a batch of blocks (transformers shifts the labels by one)."""
+    return model(**on_device(model, input_ids=blocks, labels=blocks)).loss
+
+
 @torch.no_grad()
 def evaluate_loss(model: PreTrainedModel, blocks: torch.Tensor, batch_size: int = 32) -> float:
     """Mean next-token cross-entropy (nats per token) of ``model`` on ``blocks``."""
@@ -44,9 +54,9 @@ def evaluate_loss(model: PreTrainedModel, blocks: torch.Tensor, batch_size: int 
     model.eval()
     total, count = 0.0, 0
     for start in range(0, len(blocks), batch_size):
-        batch = blocks[start : start + batch_size].to(model.device)
+        batch = blocks[start : start + batch_size]
         targets = batch.shape[0] * (batch.shape[1] - 1)
-        total += model(input_ids=batch, labels=batch).loss.item() * targets
+        total += causal_lm_loss(model, batch).item() * targets
         count += targets
     model.train(was_training)
     return total / count
@@ -69,11 +79,6 @@ def shuffled_batches(count: int, batch_size: int, seed: int) -> Iterator[list[in
         order = torch.randperm(count, generator=generator).tolist()
         for start in range(0, max(count - batch_size, 0) + 1, batch_size):
             yield order[start : start + batch_size]
-
-
-def on_device(model: torch.nn.Module, **tensors: torch.Tensor) -> dict[str, torch.Tensor]:
-    """``tensors`` moved to ``model.device``: the one way every loss in solar_lab hands data to a model."""
-    return {name: tensor.to(model.device) for name, tensor in tensors.items()}
 
 
 def learning_rate(step: int, steps: int, peak: float, warmup: int, schedule: str) -> float:
@@ -148,11 +153,6 @@ class TrainLog:
     train_loss: list[float] = field(default_factory=list)
     eval_steps: list[int] = field(default_factory=list)
     eval_loss: list[float] = field(default_factory=list)
-
-
-def causal_lm_loss(model: PreTrainedModel, blocks: torch.Tensor) -> torch.Tensor:
-    """Mean next-token cross-entropy of a batch of blocks (transformers shifts the labels by one)."""
-    return model(**on_device(model, input_ids=blocks, labels=blocks)).loss
 
 
 def train(
