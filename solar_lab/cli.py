@@ -2,7 +2,7 @@
 
 Building the parser imports no backend: each command imports what it needs when it runs,
 so ``solar-lab upscale`` works without the ``[gguf]`` extra that ``export-gguf``,
-``quantize`` and ``chat`` need.
+``quantize`` and ``chat`` need, and without the ``[train]`` extra that ``cpt`` needs.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import argparse
 import sys
 from typing import NoReturn
 
-from solar_lab import checkpoint_upscale, gguf_commands
+from solar_lab import checkpoint_upscale, cpt_commands, gguf_commands
 
-EXTRAS = {"gguf": "gguf", "llama_cpp": "gguf"}
+EXTRAS = {"gguf": "gguf", "llama_cpp": "gguf", "datasets": "train"}
 """Modules of an optional extra -> the extra that installs them."""
 
 
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     checkpoint_upscale.register(subparsers)
     gguf_commands.register(subparsers)
+    cpt_commands.register(subparsers)
     return parser
 
 
