@@ -16,7 +16,15 @@ from solar_lab.gguf_commands import positive_int
 from solar_lab.memory_plan import USABLE_SHARE, fewest_gpus, gpu_hours, plan_table
 
 
+MINIMUM_TORCH = (2, 9)
+"""DCP's safetensors writer saves each process's shards from 2.9 on."""
+
+
 def run_cpt(args: argparse.Namespace) -> int:
+    import torch
+
+    if tuple(int(part) for part in torch.__version__.split(".")[:2]) < MINIMUM_TORCH:
+        raise ValueError(f"cpt needs torch {'.'.join(map(str, MINIMUM_TORCH))} or later; this is torch {torch.__version__}")
     from solar_lab.cpt import main
 
     return main(args)

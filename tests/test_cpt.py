@@ -233,3 +233,12 @@ def test_more_processes_than_blocks_is_said_once(inputs, tmp_path):
     assert lines == [f"solar-lab cpt: error: {one_block} makes 1 block(s) of 16 tokens, fewer than the 2 one step "
                      "takes (processes × batch size × accumulation steps)"]
     assert not (tmp_path / "run").exists()
+
+
+def test_without_the_train_extra_it_says_what_to_install(inputs, tmp_path, monkeypatch, capsys):
+    model, data = inputs
+    monkeypatch.setitem(sys.modules, "datasets", None)  # from here on, importing it fails as if not installed
+    assert main(["cpt", str(model), str(data), str(tmp_path / "run"), *ONE_PROCESS]) == 2
+    assert capsys.readouterr().err == (
+        'solar-lab cpt: error: datasets is not installed; this command needs: pip install "solar-lab[train]"\n'
+    )
