@@ -26,6 +26,7 @@ A run, top to bottom:
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import tempfile
@@ -123,6 +124,8 @@ def checked_inputs(model_dir: Path, out: Path, recipe: Recipe, resume: bool) -> 
         raise ValueError(
             f"{model_dir} has no tokenizer that transformers can load; copy the base model's tokenizer files beside config.json"
         ) from None
+    if tokenizer.bos_token_id is None or tokenizer.eos_token_id is None:
+        raise ValueError(f"the tokenizer in {model_dir} has no <s> or no </s> token to put around each document")
     if len(tokenizer) > shape.vocab_size:
         raise ValueError(f"the tokenizer in {model_dir} has {len(tokenizer)} tokens, the model only {shape.vocab_size}")
     return shape, tokenizer
@@ -162,7 +165,8 @@ def sharded_model(model_dir: Path, device: torch.device, precision: str, checkpo
 
     Built on the meta device, so no process ever holds the whole model; ``to_empty`` then
     allocates only this process's shards. With ``checkpointing``, each layer keeps only its
-    input for the backward pass and recomputes the rest.
+    input for the backward pass and recomputes the rest: PyTorch's composable form, hooks on
+    the layer that leave its parameter names alone and combine with ``fully_shard``.
     """
     model = meta_model(AutoConfig.from_pretrained(model_dir)).float()
     model.config.use_cache = False
@@ -337,7 +341,7 @@ def train_in_group(
     return exported
 
 
-def main(args: Any) -> int:
+def main(args: argparse.Namespace) -> int:
     """``solar-lab cpt``: each process runs this; errors are said once, by process 0."""
     recipe = Recipe(
         data=args.data, steps=args.steps, seq_len=args.seq_len, batch_size=args.batch_size, grad_accum=args.grad_accum,

@@ -22,32 +22,33 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from transformers import PreTrainedTokenizerBase
+
+if TYPE_CHECKING:  # datasets (the [train] extra) loads only when a stream opens
+    import datasets
 
 FILE_READERS = {".txt": "text", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 """Suffix of a local file -> the datasets reader that streams it."""
 
 
-def open_stream(source: str, *, split: str, config_name: str | None):
-    """A 🤗 datasets ``IterableDataset`` over ``source`` (a local file, a local folder, or a Hub name)."""
+def open_stream(source: str, *, split: str, config_name: str | None) -> "datasets.IterableDataset":
+    """A 🤗 datasets stream over ``source``: a local file, or a local folder or Hub dataset by name."""
     import datasets
 
     path = Path(source)
-    reader = FILE_READERS.get(path.suffix.lower()) if path.is_file() else None
+    reader = FILE_READERS.get(path.suffix.lower())
     if reader is not None:
-        stream = datasets.load_dataset(reader, data_files=str(path), split="train", streaming=True)
-    elif path.suffix.lower() in FILE_READERS and not path.exists():
-        raise ValueError(f"{source} does not exist; pass a .txt, .jsonl or .parquet file, a folder or a dataset name")
-    else:
-        try:
-            stream = datasets.load_dataset(source, config_name, split=split, streaming=True)
-        except (FileNotFoundError, ValueError, ConnectionError, RuntimeError) as error:
-            first = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise ValueError(f"cannot stream {source!r} with 🤗 datasets ({first})") from None
-    return stream
+        if not path.is_file():
+            raise ValueError(f"{source} does not exist; pass a .txt, .jsonl or .parquet file, a folder or a dataset name")
+        return datasets.load_dataset(reader, data_files=str(path), split="train", streaming=True)
+    try:
+        return datasets.load_dataset(source, config_name, split=split, streaming=True)
+    except (FileNotFoundError, ValueError, ConnectionError, RuntimeError) as error:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ValueError(f"cannot stream {source!r} with 🤗 datasets ({first})") from None
 
 
 class BlockStream:

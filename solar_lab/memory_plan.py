@@ -24,6 +24,7 @@ layer at a time.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
@@ -165,7 +166,7 @@ def gpu_hours(shape: DecoderShape, tokens: float, seq_len: int, *, peak_flops: f
     return tokens * flops_per_token(shape, seq_len) / (mfu * peak_flops) / 3600
 
 
-def plan_table(shape: DecoderShape, gpu_gib: float, gpu_counts: list[int], **recipe) -> str:
+def plan_table(shape: DecoderShape, gpu_gib: float, gpu_counts: Iterable[int], **recipe) -> str:
     """The plan for each GPU count as a Markdown table, in GiB, with and without activation checkpointing."""
     recipe.pop("checkpointing", None)
     usable = usable_bytes(gpu_gib) / GIB
@@ -183,7 +184,7 @@ def plan_table(shape: DecoderShape, gpu_gib: float, gpu_counts: list[int], **rec
 
 
 def memory_plan_figure(
-    shape: DecoderShape, gpu_gib: float = 80, gpu_counts: range = range(1, 17), *, title: str = "", **recipe
+    shape: DecoderShape, gpu_gib: float = 80, gpu_counts: Iterable[int] = range(1, 17), *, title: str = "", **recipe
 ) -> "go.Figure":
     """Stacked bars of the plan per GPU count (with activation checkpointing), the total without it,
     and the GPU's size; ``recipe``: ``plan_memory``'s keywords."""
@@ -193,9 +194,9 @@ def memory_plan_figure(
     counts = list(gpu_counts)
     plans = [plan_memory(shape, n, checkpointing=True, **recipe).as_gib() for n in counts]
     bare = [plan_memory(shape, n, checkpointing=False, **recipe).as_gib()["total"] for n in counts]
-    fit, fit_bare = (fewest_gpus(shape, gpu_gib, checkpointing=flag, **recipe) for flag in (True, False))
+    fit, fit_bare = (fewest_gpus(shape, gpu_gib, checkpointing=flag, **recipe) or "no number of" for flag in (True, False))
     figure = go.Figure()
-    for part in ("parameters", "gradients", "optimizer", "activations", "working"):
+    for part in (field.name for field in fields(MemoryPlan)):
         figure.add_bar(x=counts, y=[plan[part] for plan in plans], name=part)
     figure.add_scatter(x=counts, y=bare, mode="lines+markers", name="total without activation checkpointing")
     figure.add_hline(y=gpu_gib, line_dash="dot", annotation_text=f"{gpu_gib:g} GiB GPU")
@@ -203,9 +204,9 @@ def memory_plan_figure(
                      annotation_text=f"usable ({USABLE_SHARE:.0%})", annotation_position="bottom right")
     figure.update_layout(
         barmode="stack", height=440,
-        title=f"{title or 'FSDP'}: memory per GPU; fits on {fit} GPUs with activation checkpointing, "
-              f"{fit_bare} without",
+        title=f"{title or 'FSDP'}: memory per GPU<br><sup>fits on {fit} GPUs with activation checkpointing, "
+              f"{fit_bare} without</sup>",
         xaxis=dict(title="GPUs (FSDP processes)", tickvals=counts),
-        yaxis=dict(title="GiB per GPU", range=[0, 1.6 * gpu_gib]),
+        yaxis_title="GiB per GPU",
     )
     return figure
