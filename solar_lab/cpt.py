@@ -90,6 +90,11 @@ class Recipe:
         return self.batch_size * self.grad_accum * processes
 
 
+def bf16_gpus() -> bool:
+    """Whether this machine has GPUs that compute in bf16 (an A100 or H100 does, a T4 does not)."""
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+
+
 def is_main() -> bool:
     """Whether this is process 0 (or the only one), the one that prints and writes shared files."""
     return int(os.environ.get("RANK", "0")) == 0
@@ -108,8 +113,8 @@ def checked_inputs(model_dir: Path, out: Path, recipe: Recipe, resume: bool) -> 
     context = config.get("max_position_embeddings")
     if context is not None and recipe.seq_len > context:
         raise ValueError(f"--seq-len {recipe.seq_len} is over the model's context of {context} tokens")
-    if recipe.precision == "bf16" and not torch.cuda.is_available():
-        raise ValueError("bf16 mixed precision needs GPUs; on CPUs train in fp32")
+    if recipe.precision == "bf16" and not bf16_gpus():
+        raise ValueError("bf16 mixed precision needs GPUs that compute in bf16; train in fp32 here")
     source, target = model_dir.resolve(), out.resolve()
     if target.is_relative_to(source) or source.is_relative_to(target):
         raise ValueError(f"OUT_DIR {out} and MODEL_DIR {model_dir} overlap; choose an OUT_DIR outside the model")
@@ -149,7 +154,13 @@ def check_resumable(progress: dict[str, Any], folder: Path, shape: DecoderShape,
 def join_processes() -> torch.device:
     """Join the process group torchrun describes (or make a group of one); this process's device."""
     cuda = torch.cuda.is_available()
-    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0"))) if cuda else torch.device("cpu")
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if cuda and local_rank >= torch.cuda.device_count():
+        raise ValueError(
+            f"process {local_rank} of this node has no GPU of its own ({torch.cuda.device_count()} here); start at most "
+            "one process per GPU, or hide the GPUs (CUDA_VISIBLE_DEVICES=) to train on CPUs"
+        )
+    device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
     if cuda:
         torch.cuda.set_device(device)
     backend = "nccl" if cuda else "gloo"
@@ -346,7 +357,7 @@ def main(args: argparse.Namespace) -> int:
     recipe = Recipe(
         data=args.data, steps=args.steps, seq_len=args.seq_len, batch_size=args.batch_size, grad_accum=args.grad_accum,
         lr=args.lr, warmup=args.warmup, schedule=args.schedule, weight_decay=args.weight_decay,
-        precision=args.precision or ("bf16" if torch.cuda.is_available() else "fp32"),
+        precision=args.precision or ("bf16" if bf16_gpus() else "fp32"),
         text_field=args.text_field, split=args.split, data_config=args.data_config, seed=args.seed,
     )
     try:

@@ -83,7 +83,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cpt.add_argument("--warmup", type=int, default=0, help="steps of linear warm-up (default 0)")
     cpt.add_argument("--schedule", choices=("cosine", "constant"), default="cosine", help="after warm-up (default cosine)")
     cpt.add_argument("--weight-decay", type=float, default=0.1, help="AdamW decay of matrices (default 0.1)")
-    cpt.add_argument("--precision", choices=("bf16", "fp32"), default=None, help="default: bf16 on GPUs, fp32 on CPUs")
+    cpt.add_argument("--precision", choices=("bf16", "fp32"), default=None, help="default: bf16 on GPUs that compute in it (A100, H100), else fp32")
     cpt.add_argument("--activation-checkpointing", action="store_true", help="recompute each layer in the backward pass")
     cpt.add_argument("--text-field", default="text", help="the field holding the text (default text)")
     cpt.add_argument("--split", default="train", help="split of a 🤗 dataset (default train)")
