@@ -4,9 +4,10 @@ A checkpoint is a folder ``OUT_DIR/checkpoints/step-000040`` holding
 
 - the model's and the optimizer's shards, written by ``torch.distributed.checkpoint`` (DCP)
   as safetensors files (``HuggingFaceStorageWriter``): each process writes the pieces it holds
-  together with their offsets in the full tensors, so any number of processes can read them
-  back (DCP reshards on load);
-- each process's random-number state, ``rng.cpu.rank<r>`` (and ``rng.cuda.rank<r>`` on GPUs);
+  together with their offsets in the full tensors, and DCP finds on load which pieces each
+  process needs;
+- each process's random-number state, ``rng.cpu.rank<r>`` (and ``rng.cuda.rank<r>`` on GPUs),
+  which is why a run resumes with as many processes as it was saved by;
 - ``progress.json``: the step, the data position, the run's recipe, the model's shape and the
   losses so far.
 

@@ -160,6 +160,8 @@ def test_a_crash_during_a_save_keeps_the_last_checkpoint(inputs, one_process, tm
     assert main(["cpt", str(model), str(data), str(out), *ONE_PROCESS]) == 2
     assert capsys.readouterr().err == "solar-lab cpt: error: [Errno 28] No space left on device\n"
     assert sorted(os.listdir(out / "checkpoints")) == ["step-000003", "step-000006.tmp"]
+    saved = load_file(next((out / "checkpoints" / "step-000003").glob("*.safetensors")))
+    assert torch.equal(saved["rng.cpu.rank0"], torch.Generator().manual_seed(0).get_state())  # the run's seed, unused
 
     monkeypatch.undo()
     assert main(["cpt", str(model), str(data), str(out), *ONE_PROCESS, "--resume"]) == 0
