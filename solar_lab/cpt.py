@@ -247,7 +247,9 @@ def train_step(model: PreTrainedModel, optimizer: torch.optim.Optimizer, share: 
     """One optimizer step on this process's share of the global batch; returns its mean loss on this process.
 
     FSDP averages the gradients over the processes as it reduce-scatters them, so the step
-    is the one a single process would take on the whole global batch.
+    is the one a single process would take on the whole global batch. It does so after every
+    micro-step, adding into this process's gradient shard: more traffic than once a step, but
+    no process ever holds a full set of gradients.
     """
     for group in optimizer.param_groups:
         group["lr"] = lr
