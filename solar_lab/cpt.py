@@ -105,11 +105,15 @@ def say(message: str) -> None:
         print(message, flush=True)
 
 
-def checked_inputs(model_dir: Path, out: Path, recipe: Recipe, resume: bool) -> tuple[DecoderShape, PreTrainedTokenizerBase]:
+def checked_inputs(
+    model_dir: Path, out: Path, recipe: Recipe, resume: bool
+) -> tuple[DecoderShape, PreTrainedTokenizerBase]:
     """Everything that can be checked before a process group exists: the model, the recipe, OUT_DIR."""
     config, shape = read_config(model_dir, DecoderShape.from_config)
     if config["model_type"] not in TRAINED_MODEL_TYPES:
-        raise ValueError(f"{model_dir} holds a {config['model_type']} model; cpt trains {', '.join(TRAINED_MODEL_TYPES)}")
+        raise ValueError(
+            f"{model_dir} holds a {config['model_type']} model; cpt trains {', '.join(TRAINED_MODEL_TYPES)}"
+        )
     context = config.get("max_position_embeddings")
     if context is not None and recipe.seq_len > context:
         raise ValueError(f"--seq-len {recipe.seq_len} is over the model's context of {context} tokens")
@@ -120,30 +124,39 @@ def checked_inputs(model_dir: Path, out: Path, recipe: Recipe, resume: bool) -> 
         raise ValueError(f"OUT_DIR {out} and MODEL_DIR {model_dir} overlap; choose an OUT_DIR outside the model")
     saved = cpt_checkpoint.latest(out)
     if saved is not None and not resume:
-        raise ValueError(f"{out} holds a checkpoint ({saved.name}); pass --resume to continue it or choose another OUT_DIR")
+        raise ValueError(
+            f"{out} holds a checkpoint ({saved.name}); pass --resume to continue it or choose another OUT_DIR"
+        )
     if saved is None and (out / MODEL_FOLDER).exists():
         raise ValueError(f"{out} already holds a trained model; choose another OUT_DIR")
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
     except (OSError, ValueError):
         raise ValueError(
-            f"{model_dir} has no tokenizer that transformers can load; copy the base model's tokenizer files beside config.json"
+            f"{model_dir} has no tokenizer that transformers can load; "
+            "copy the base model's tokenizer files beside config.json"
         ) from None
     if tokenizer.bos_token_id is None or tokenizer.eos_token_id is None:
         raise ValueError(f"the tokenizer in {model_dir} has no <s> or no </s> token to put around each document")
     if len(tokenizer) > shape.vocab_size:
-        raise ValueError(f"the tokenizer in {model_dir} has {len(tokenizer)} tokens, the model only {shape.vocab_size}")
+        raise ValueError(
+            f"the tokenizer in {model_dir} has {len(tokenizer)} tokens, the model only {shape.vocab_size}"
+        )
     return shape, tokenizer
 
 
-def check_resumable(progress: dict[str, Any], folder: Path, shape: DecoderShape, recipe: Recipe, processes: int) -> None:
+def check_resumable(
+    progress: dict[str, Any], folder: Path, shape: DecoderShape, recipe: Recipe, processes: int
+) -> None:
     """A checkpoint continues only the same model, the same recipe and the same number of processes."""
-    for what, saved, now in (("model", progress.get("model"), asdict(shape)), ("recipe", progress.get("recipe"), asdict(recipe))):
-        if saved != now:
-            key = next((key for key in now if (saved or {}).get(key) != now[key]), "?")
-            was = (saved or {}).get(key)
+    for what, now in (("model", asdict(shape)), ("recipe", asdict(recipe))):
+        saved = progress.get(what) or {}
+        if differing := [key for key in now if saved.get(key) != now[key]]:
+            key = differing[0]
             advice = "choose another OUT_DIR" if what == "model" else "resume with the options it was started with"
-            raise ValueError(f"{folder} was saved for another {what} ({key} {was}, not {now.get(key)}); {advice}")
+            raise ValueError(
+                f"{folder} was saved for another {what} ({key} {saved.get(key)}, not {now[key]}); {advice}"
+            )
     if progress.get("processes") != processes:
         raise ValueError(
             f"{folder} was saved by {progress.get('processes')} processes; resume with as many "
@@ -157,8 +170,8 @@ def join_processes() -> torch.device:
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if cuda and local_rank >= torch.cuda.device_count():
         raise ValueError(
-            f"process {local_rank} of this node has no GPU of its own ({torch.cuda.device_count()} here); start at most "
-            "one process per GPU, or hide the GPUs (CUDA_VISIBLE_DEVICES=) to train on CPUs"
+            f"process {local_rank} of this node has no GPU of its own ({torch.cuda.device_count()} here); "
+            "start at most one process per GPU, or hide the GPUs (CUDA_VISIBLE_DEVICES=) to train on CPUs"
         )
     device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
     if cuda:
@@ -181,7 +194,9 @@ def sharded_model(model_dir: Path, device: torch.device, precision: str, checkpo
     """
     model = meta_model(AutoConfig.from_pretrained(model_dir)).float()
     model.config.use_cache = False
-    policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if precision == "bf16" else MixedPrecisionPolicy()
+    policy = MixedPrecisionPolicy()
+    if precision == "bf16":
+        policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
     for layer in model.model.layers:
         if checkpointing:
             checkpoint_activations(layer)
@@ -201,7 +216,9 @@ def load_weights(model: PreTrainedModel, model_dir: Path) -> None:
     with torch.no_grad():
         for name, param in model.named_parameters():
             if stored[name].shape != tuple(param.shape):
-                raise ValueError(f"{model_dir}: {name} has shape {stored[name].shape}, config.json implies {tuple(param.shape)}")
+                raise ValueError(
+                    f"{model_dir}: {name} has shape {stored[name].shape}, config.json implies {tuple(param.shape)}"
+                )
             full = torch.from_numpy(read_array(stored[name])).to(param.device)
             param.copy_(distribute_tensor(full, param.device_mesh, param.placements, src_data_rank=None))
 
@@ -214,7 +231,9 @@ def parameters_per_process(model: PreTrainedModel, device: torch.device) -> list
     return [int(count.item()) for count in counts]
 
 
-def export_model(model: PreTrainedModel, model_dir: Path, out: Path, dtype: torch.dtype, max_shard_bytes: int) -> Path:
+def export_model(
+    model: PreTrainedModel, model_dir: Path, out: Path, dtype: torch.dtype, max_shard_bytes: int
+) -> Path:
     """Gather each tensor in turn into process 0 and write ``out/model``: config, safetensors, tokenizer.
 
     Process 0 holds the whole model once, in ``dtype`` (the source checkpoint's), in CPU memory.
@@ -243,7 +262,9 @@ def export_model(model: PreTrainedModel, model_dir: Path, out: Path, dtype: torc
     return target
 
 
-def train_step(model: PreTrainedModel, optimizer: torch.optim.Optimizer, share: torch.Tensor, recipe: Recipe, lr: float) -> torch.Tensor:
+def train_step(
+    model: PreTrainedModel, optimizer: torch.optim.Optimizer, share: torch.Tensor, recipe: Recipe, lr: float
+) -> torch.Tensor:
     """One optimizer step on this process's share of the global batch; returns its mean loss on this process.
 
     FSDP averages the gradients over the processes as it reduce-scatters them, so the step
@@ -264,7 +285,9 @@ def train_step(model: PreTrainedModel, optimizer: torch.optim.Optimizer, share: 
     return loss
 
 
-def progress_line(step: int, steps: int, loss: float, lr: float, tokens_per_second: float, device: torch.device) -> str:
+def progress_line(
+    step: int, steps: int, loss: float, lr: float, tokens_per_second: float, device: torch.device
+) -> str:
     line = f"step {step}/{steps}  loss {loss:.4f}  lr {lr:.2e}  {tokens_per_second:,.0f} tokens/s"
     if device.type == "cuda":
         line += f"  peak {torch.cuda.max_memory_allocated(device) / GIB:.2f} GiB"
@@ -307,7 +330,8 @@ def train_in_group(
                          text_field=recipe.text_field, split=recipe.split, config_name=recipe.data_config,
                          position=progress["data"])
     try:
-        ready = [stream.next_batch()] if progress["step"] < recipe.steps else []  # data errors come before the model loads
+        # the first batch now, so that the data's errors come before the model loads
+        ready = [stream.next_batch()] if progress["step"] < recipe.steps else []
         torch.manual_seed(recipe.seed + rank)
         model = sharded_model(model_dir, device, recipe.precision, checkpointing)
         load_weights(model, model_dir)
@@ -320,7 +344,8 @@ def train_in_group(
                            compute_bytes=2 if recipe.precision == "bf16" else 4, checkpointing=checkpointing)
         say(f"{processes} process(es) on {device.type} ({dist.get_backend()}), "
             f"global batch {recipe.global_batch(processes)} blocks of {recipe.seq_len} tokens")
-        say(f"{shape.total_parameters():,} parameters, held per process: {', '.join(f'{count:,}' for count in held)}; "
+        shares = ", ".join(f"{count:,}" for count in held)
+        say(f"{shape.total_parameters():,} parameters, held per process: {shares}; "
             f"memory plan per process: {plan.total / 2**20:,.1f} MiB")
         losses, step_seconds = list(progress["losses"]), []
         tokens_per_step = recipe.global_batch(processes) * recipe.seq_len
@@ -349,7 +374,8 @@ def train_in_group(
                 say(f"saved {folder}")
     finally:
         stream.close()
-    exported = export_model(model, model_dir, out, getattr(torch, mergekit_dtype(read_tensors(model_dir))), max_shard_bytes)
+    stored_dtype = getattr(torch, mergekit_dtype(read_tensors(model_dir)))  # mergekit spells dtypes as torch does
+    exported = export_model(model, model_dir, out, stored_dtype, max_shard_bytes)
     say(f"wrote {exported}")
     return exported
 
@@ -357,8 +383,9 @@ def train_in_group(
 def main(args: argparse.Namespace) -> int:
     """``solar-lab cpt``: each process runs this; errors are said once, by process 0."""
     recipe = Recipe(
-        data=args.data, steps=args.steps, seq_len=args.seq_len, batch_size=args.batch_size, grad_accum=args.grad_accum,
-        lr=args.lr, warmup=args.warmup, schedule=args.schedule, weight_decay=args.weight_decay,
+        data=args.data, steps=args.steps, seq_len=args.seq_len, batch_size=args.batch_size,
+        grad_accum=args.grad_accum, lr=args.lr, warmup=args.warmup, schedule=args.schedule,
+        weight_decay=args.weight_decay,
         precision=args.precision or ("bf16" if bf16_gpus() else "fp32"),
         text_field=args.text_field, split=args.split, data_config=args.data_config, seed=args.seed,
     )

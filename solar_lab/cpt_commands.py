@@ -24,7 +24,8 @@ def run_cpt(args: argparse.Namespace) -> int:
     import torch
 
     if tuple(int(part) for part in torch.__version__.split(".")[:2]) < MINIMUM_TORCH:
-        raise ValueError(f"cpt needs torch {'.'.join(map(str, MINIMUM_TORCH))} or later; this is torch {torch.__version__}")
+        minimum = ".".join(map(str, MINIMUM_TORCH))
+        raise ValueError(f"cpt needs torch {minimum} or later; this is torch {torch.__version__}")
     from solar_lab.cpt import main
 
     return main(args)
@@ -46,7 +47,8 @@ def run_memory_plan(args: argparse.Namespace) -> int:
     print(plan_table(shape, args.gpu_gib, args.gpus, **recipe))
     for flag, label in ((True, "with"), (False, "without")):
         fit = fewest_gpus(shape, args.gpu_gib, checkpointing=flag, **recipe)
-        print(f"fewest {args.gpu_gib:g} GiB GPUs {label} activation checkpointing: {fit or 'none (reduce the micro-batch)'}")
+        fit_text = fit or "none (reduce the micro-batch)"
+        print(f"fewest {args.gpu_gib:g} GiB GPUs {label} activation checkpointing: {fit_text}")
     hours = gpu_hours(shape, 1e9, args.seq_len)
     print(f"each billion tokens of training: {hours:,.0f} GPU-hours at 40% of an H100's bf16 peak "
           f"(e.g. {hours / 8:,.1f} hours on 8 GPUs)")
@@ -67,24 +69,26 @@ def gpu_counts(text: str) -> list[int]:
 def register(subparsers: argparse._SubParsersAction) -> None:
     cpt = subparsers.add_parser(
         "cpt",
-        help="continue pretraining a Llama/Mistral checkpoint with FSDP2 (launch with torchrun; needs solar-lab[train])",
-        description="Continue pretraining a Hugging Face Llama/Mistral checkpoint on a text stream with PyTorch FSDP2. "
-        "One process as is; several with `torchrun --nproc-per-node N -m solar_lab.cli cpt ...`.",
+        help="continue pretraining a Llama/Mistral checkpoint with FSDP2 (torchrun; needs solar-lab[train])",
+        description="Continue pretraining a Hugging Face Llama/Mistral checkpoint on a text stream with PyTorch "
+        "FSDP2. One process as is; several with `torchrun --nproc-per-node N -m solar_lab.cli cpt ...`.",
     )
-    cpt.add_argument("model", metavar="MODEL_DIR", help="checkpoint folder: config.json, safetensors weights, tokenizer")
-    cpt.add_argument("data", metavar="DATA", help=".txt (a document a line), .jsonl or .parquet file, a folder of them, "
-                     "or a 🤗 dataset name (streamed)")
+    cpt.add_argument("model", metavar="MODEL_DIR", help="checkpoint folder: config.json, safetensors, tokenizer")
+    cpt.add_argument("data", metavar="DATA", help=".txt (a document a line), .jsonl or .parquet file, "
+                     "a folder of them, or a 🤗 dataset name (streamed)")
     cpt.add_argument("out", metavar="OUT_DIR", help="folder for checkpoints/ and the final model/")
     cpt.add_argument("--steps", type=positive_int, required=True, help="optimizer steps")
-    cpt.add_argument("--seq-len", type=positive_int, required=True, help="tokens per block (at most the model's context)")
-    cpt.add_argument("--batch-size", type=positive_int, default=1, help="blocks per process per micro-step (default 1)")
+    cpt.add_argument("--seq-len", type=positive_int, required=True, help="tokens per block (up to the context)")
+    cpt.add_argument("--batch-size", type=positive_int, default=1, help="blocks per process and micro-step (default 1)")
     cpt.add_argument("--grad-accum", type=positive_int, default=1, help="micro-steps per optimizer step (default 1)")
     cpt.add_argument("--lr", type=float, default=1e-4, help="peak learning rate (default 1e-4)")
     cpt.add_argument("--warmup", type=int, default=0, help="steps of linear warm-up (default 0)")
-    cpt.add_argument("--schedule", choices=("cosine", "constant"), default="cosine", help="after warm-up (default cosine)")
+    cpt.add_argument("--schedule", choices=("cosine", "constant"), default="cosine",
+                     help="learning rate after warm-up (default cosine)")
     cpt.add_argument("--weight-decay", type=float, default=0.1, help="AdamW decay of matrices (default 0.1)")
-    cpt.add_argument("--precision", choices=("bf16", "fp32"), default=None, help="default: bf16 on GPUs that compute in it (A100, H100), else fp32")
-    cpt.add_argument("--activation-checkpointing", action="store_true", help="recompute each layer in the backward pass")
+    cpt.add_argument("--precision", choices=("bf16", "fp32"), default=None,
+                     help="default: bf16 on GPUs that compute in it (A100, H100), else fp32")
+    cpt.add_argument("--activation-checkpointing", action="store_true", help="recompute layers in the backward pass")
     cpt.add_argument("--text-field", default="text", help="the field holding the text (default text)")
     cpt.add_argument("--split", default="train", help="split of a 🤗 dataset (default train)")
     cpt.add_argument("--data-config", default=None, help="configuration of a 🤗 dataset")
@@ -101,8 +105,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     plan.add_argument("config", help=f"a shipped config ({', '.join(PUBLISHED_CONFIGS)}) or a checkpoint folder")
     plan.add_argument("--gpu-gib", type=float, default=80, help="memory of one GPU in GiB (default 80)")
-    plan.add_argument("--gpus", type=gpu_counts, default=[1, 2, 4, 8, 16], help="GPU counts to show (default 1,2,4,8,16)")
+    plan.add_argument("--gpus", type=gpu_counts, default=[1, 2, 4, 8, 16], help="GPU counts (default 1,2,4,8,16)")
     plan.add_argument("--seq-len", type=positive_int, default=4096, help="tokens per sequence (default 4096)")
-    plan.add_argument("--micro-batch", type=positive_int, default=1, help="sequences per GPU per micro-step (default 1)")
+    plan.add_argument("--micro-batch", type=positive_int, default=1, help="sequences a GPU and micro-step (default 1)")
     plan.add_argument("--fp32", action="store_true", help="compute in fp32 instead of bf16 mixed precision")
     plan.set_defaults(func=run_memory_plan)

@@ -42,7 +42,7 @@ def open_stream(source: str, *, split: str, config_name: str | None) -> "dataset
     reader = FILE_READERS.get(path.suffix.lower())
     if reader is not None:
         if not path.is_file():
-            raise ValueError(f"{source} does not exist; pass a .txt, .jsonl or .parquet file, a folder or a dataset name")
+            raise ValueError(f"{source} does not exist; pass a .txt, .jsonl or .parquet file, a folder or a dataset")
         return datasets.load_dataset(reader, data_files=str(path), split="train", streaming=True)
     try:
         return datasets.load_dataset(source, config_name, split=split, streaming=True)
@@ -69,7 +69,7 @@ class BlockStream:
         if seq_len < 2 or batch_blocks < 1:
             raise ValueError(f"need seq_len >= 2 and batch_blocks >= 1, got {seq_len} and {batch_blocks}")
         self.source, self.tokenizer, self.seq_len, self.batch_blocks = source, tokenizer, seq_len, batch_blocks
-        self.options = {"text_field": text_field, "split": split, "config_name": config_name}
+        self.text_field, self.split, self.config_name = text_field, split, config_name
         position = position or {"epoch": 0, "stream": None, "carry": []}
         self.epoch, self.carry = position["epoch"], list(position["carry"])
         self.dataset = open_stream(source, split=split, config_name=config_name)
@@ -87,9 +87,11 @@ class BlockStream:
         self.rows.close()
 
     def _text(self, row: dict[str, Any]) -> str:
-        field = self.options["text_field"]
+        field = self.text_field
         if field not in row:
-            raise ValueError(f"{self.source}: rows have no {field!r} field (they have {', '.join(row)}); pass --text-field")
+            raise ValueError(
+                f"{self.source}: rows have no {field!r} field (they have {', '.join(row)}); pass --text-field"
+            )
         if not isinstance(row[field], str):
             raise ValueError(f"{self.source}: field {field!r} holds {type(row[field]).__name__}, not text")
         return row[field]
@@ -109,7 +111,7 @@ class BlockStream:
                     tokens += len(ids)
                     yield ids
             if whole_epoch and tokens == 0:
-                raise ValueError(f"{self.source} holds no text (no non-empty {self.options['text_field']!r})")
+                raise ValueError(f"{self.source} holds no text (no non-empty {self.text_field!r})")
             if whole_epoch and tokens // self.seq_len < self.batch_blocks:
                 raise ValueError(
                     f"{self.source} makes {tokens // self.seq_len} block(s) of {self.seq_len} tokens, fewer than the "
@@ -117,7 +119,7 @@ class BlockStream:
                 )
             self.close()
             self.epoch, whole_epoch = self.epoch + 1, True
-            self.dataset = open_stream(self.source, split=self.options["split"], config_name=self.options["config_name"])
+            self.dataset = open_stream(self.source, split=self.split, config_name=self.config_name)
             self.rows = iter(self.dataset)
 
     def next_batch(self) -> torch.Tensor:

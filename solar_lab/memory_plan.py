@@ -93,7 +93,8 @@ def activation_bytes(shape: DecoderShape, tokens: int, compute_bytes: int, check
     everything, one at a time.
     """
     layer = layer_activation_bytes(shape, compute_bytes)
-    kept = compute_bytes * shape.hidden_size * shape.num_hidden_layers + layer if checkpointing else layer * shape.num_hidden_layers
+    inputs = compute_bytes * shape.hidden_size
+    kept = (inputs * shape.num_hidden_layers + layer) if checkpointing else layer * shape.num_hidden_layers
     return tokens * (kept + other_activation_bytes(shape, compute_bytes))
 
 
@@ -157,7 +158,9 @@ def flops_per_token(shape: DecoderShape, seq_len: int) -> int:
     return 6 * weights + 12 * shape.num_hidden_layers * shape.hidden_size * seq_len
 
 
-def gpu_hours(shape: DecoderShape, tokens: float, seq_len: int, *, peak_flops: float = H100_BF16_FLOPS, mfu: float = 0.4) -> float:
+def gpu_hours(
+    shape: DecoderShape, tokens: float, seq_len: int, *, peak_flops: float = H100_BF16_FLOPS, mfu: float = 0.4
+) -> float:
     """GPU-hours to train on ``tokens`` tokens at model FLOPs utilisation ``mfu`` of ``peak_flops``.
 
     The hours do not depend on the GPU count (more GPUs, fewer hours each); 0.4 is a typical
@@ -194,7 +197,9 @@ def memory_plan_figure(
     counts = list(gpu_counts)
     plans = [plan_memory(shape, n, checkpointing=True, **recipe).as_gib() for n in counts]
     bare = [plan_memory(shape, n, checkpointing=False, **recipe).as_gib()["total"] for n in counts]
-    fit, fit_bare = (fewest_gpus(shape, gpu_gib, checkpointing=flag, **recipe) or "no number of" for flag in (True, False))
+    fit, fit_bare = (
+        fewest_gpus(shape, gpu_gib, checkpointing=flag, **recipe) or "no number of" for flag in (True, False)
+    )
     figure = go.Figure()
     for part in (field.name for field in fields(MemoryPlan)):
         figure.add_bar(x=counts, y=[plan[part] for plan in plans], name=part)
