@@ -31,6 +31,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from solar_lab import cpt_checkpoint, toy
 from solar_lab.architecture import DecoderShape
 from solar_lab.memory_plan import GIB
+from solar_lab.recipe import RECIPE
 from solar_lab.tokenizer import TOKENIZER_FILES
 
 CPU_ONLY = {"CUDA_VISIBLE_DEVICES": ""}
@@ -51,7 +52,7 @@ def wide_model(folder: Path, hidden: int, layers: int) -> Path:
     torch.manual_seed(0)
     LlamaForCausalLM(config).to(torch.bfloat16).save_pretrained(folder)
     for name in TOKENIZER_FILES:
-        shutil.copy2(toy.base_path() / name, folder / name)
+        shutil.copy2(toy.checkpoint_path() / name, folder / name)
     return folder
 
 
@@ -68,15 +69,15 @@ def run_cpt(model: Path, data: Path, out: Path, processes: int, args: list[str],
 
 
 def cpu_table(data: Path, scratch: Path, steps: int) -> None:
-    recipe = ["--steps", str(steps), "--seq-len", str(toy.BLOCK_SIZE), "--save-every", str(steps)]
+    recipe = ["--steps", str(steps), "--seq-len", str(RECIPE.block_size), "--save-every", str(steps)]
     cores = os.cpu_count() or 1
     runs = {}
     for processes, threads in ((1, 1), (1, cores), (2, 1)):
         out = scratch / f"cpu-{processes}-{threads}"
         batch = ["--batch-size", str(4 // processes)]
         env = CPU_ONLY | {"OMP_NUM_THREADS": str(threads)}
-        runs[processes, threads] = run_cpt(toy.base_path(), data, out, processes, [*recipe, *batch], env)["tokens_per_second"]
-    print(f"CPU ({cores} cores), the toy base, global batch 4 × {toy.BLOCK_SIZE} tokens, {steps} steps")
+        runs[processes, threads] = run_cpt(toy.checkpoint_path(), data, out, processes, [*recipe, *batch], env)["tokens_per_second"]
+    print(f"CPU ({cores} cores), the toy base, global batch 4 × {RECIPE.block_size} tokens, {steps} steps")
     print(f"{'processes':>9}{'threads each':>14}{'tokens/s':>10}{'vs 1 × 1':>10}")
     for (processes, threads), rate in runs.items():
         print(f"{processes:>9}{threads:>14}{rate:>10,.0f}{rate / runs[1, 1]:>9.2f}x")
@@ -85,7 +86,7 @@ def cpu_table(data: Path, scratch: Path, steps: int) -> None:
 def gpu_table(data: Path, scratch: Path, steps: int, wide_hidden: int, wide_layers: int) -> None:
     wide = wide_model(scratch / "wide", wide_hidden, wide_layers)
     parameters = DecoderShape.from_config(LlamaConfig.from_pretrained(wide)).total_parameters()
-    models = {"toy": (toy.base_path(), toy.BLOCK_SIZE), f"wide {parameters / 1e9:.2f}B": (wide, 2048)}
+    models = {"toy": (toy.checkpoint_path(), RECIPE.block_size), f"wide {parameters / 1e9:.2f}B": (wide, 2048)}
     print(f"GPU ({torch.cuda.get_device_name()}), 1 process, bf16, 4 sequences a step, {steps} steps")
     print(f"{'model':<12}{'checkpointing':>14}{'tokens/s':>10}{'peak GiB':>10}{'plan GiB':>10}{'peak / plan':>13}")
     for name, (model, seq_len) in models.items():

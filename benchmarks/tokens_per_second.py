@@ -56,9 +56,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     if args.checkpoint is None:
-        from solar_lab.toy import base_path
+        from solar_lab.toy import checkpoint_path
 
-        args.checkpoint = base_path()
+        args.checkpoint = checkpoint_path()
     torch.set_num_threads(args.threads)
     ids = AutoTokenizer.from_pretrained(args.checkpoint)(solar_prompt(ARTICLE_PROMPTS[0]))["input_ids"]
 

@@ -1,41 +1,61 @@
-"""The toy model: a tiny Mistral-shaped Llama decoder shipped with the package, and its data.
+"""The toy world and its models: a tiny Mistral-shaped Llama decoder shipped with the package.
 
 Same recipe as Mistral 7B and SOLAR 10.7B (RMSNorm, rotary positions, SwiGLU MLP,
-grouped-query attention with 4 query heads per key/value head, untied LM head), only
-small: 8 layers of width 256, so it trains on a laptop CPU. Widths are multiples of 256
-because llama.cpp's K-quants pack rows in blocks of 256.
+grouped-query attention with 4 query heads per key/value head, untied LM head), only small:
+widths of 256, so it trains on a laptop CPU, and multiples of 256 because llama.cpp's K-quants
+pack rows in blocks of 256. Its sizes, steps and seeds are those of ``solar_lab.recipe.RECIPE``.
+
+Two checkpoints ship, both made by ``tools/make_toy_models.py``:
+
+- ``toy-base``: ``RECIPE.layers`` layers pretrained on the world's corpus (seed 0);
+- ``toy-solar-base``: the base up-scaled with m = ``RECIPE.drop`` and continually pretrained
+  on new documents of the same world, SOLAR 10.7B's recipe in miniature.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from importlib import resources
+from itertools import islice
 from pathlib import Path
+from typing import Iterator
 
 import torch
 from transformers import AutoModelForCausalLM, LlamaConfig, PreTrainedModel, PreTrainedTokenizerBase
 
-from solar_lab.corpus import Corpus, make_corpus
+from solar_lab.corpus import Corpus, documents, make_corpus
+from solar_lab.knowledge import Probe, make_probe
+from solar_lab.recipe import RECIPE, ToyRecipe
 from solar_lab.tokenizer import BOS, EOS, load_tokenizer
-from solar_lab.training import token_blocks
+from solar_lab.world import World
 
-CORPUS_SEED = 0
-"""Seed of the corpus the shipped base was trained on (``make_corpus(CORPUS_SEED)``)."""
-VOCAB_SIZE = 512
-BLOCK_SIZE = 128
-"""Tokens per training row; the model's context is twice that."""
+STAGES = ("toy-base", "toy-solar-base")
+TOKENIZER_CORPUS_CHARS = 2_000_000
+"""Characters of training documents the tokenizer is trained on."""
 
 
-def toy_config(num_hidden_layers: int = 8, vocab_size: int = VOCAB_SIZE) -> LlamaConfig:
-    """The toy model's config: Mistral's layout at width 256 with ``num_hidden_layers`` layers."""
+@cache
+def world(recipe: ToyRecipe = RECIPE) -> World:
+    """The toy world: ``recipe.people`` people and their facts."""
+    return World.make(recipe.people, recipe.world_seed)
+
+
+def corpus(train_chars: int = TOKENIZER_CORPUS_CHARS, recipe: ToyRecipe = RECIPE) -> Corpus:
+    """A fixed sample of the world's documents: the tokenizer's training text, and held-out lines."""
+    return make_corpus(world(recipe), seed=recipe.world_seed, train_chars=train_chars)
+
+
+def toy_config(num_hidden_layers: int | None = None, recipe: ToyRecipe = RECIPE) -> LlamaConfig:
+    """The toy model's config: Mistral's layout at the recipe's widths, ``recipe.layers`` layers unless given."""
     return LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=256,
-        intermediate_size=512,
-        num_hidden_layers=num_hidden_layers,
-        num_attention_heads=4,
-        num_key_value_heads=1,
+        vocab_size=recipe.vocab_size,
+        hidden_size=recipe.hidden_size,
+        intermediate_size=recipe.intermediate_size,
+        num_hidden_layers=num_hidden_layers or recipe.layers,
+        num_attention_heads=recipe.hidden_size // 64,
+        num_key_value_heads=recipe.hidden_size // 256,
         hidden_act="silu",
-        max_position_embeddings=2 * BLOCK_SIZE,
+        max_position_embeddings=2 * recipe.block_size,
         rms_norm_eps=1e-5,
         rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
         tie_word_embeddings=False,
@@ -45,48 +65,41 @@ def toy_config(num_hidden_layers: int = 8, vocab_size: int = VOCAB_SIZE) -> Llam
     )
 
 
-def base_path() -> Path:
-    """The directory of the shipped base model (config, weights, tokenizer files)."""
-    return Path(str(resources.files("solar_lab") / "assets" / "toy-base"))
+def checkpoint_path(stage: str = "toy-base") -> Path:
+    """The directory of a shipped checkpoint (config, weights, tokenizer files)."""
+    if stage not in STAGES:
+        raise ValueError(f"no shipped stage {stage!r}; choose one of {', '.join(STAGES)}")
+    return Path(str(resources.files("solar_lab") / "assets" / stage))
 
 
-def load_tokenizer_of_base() -> PreTrainedTokenizerBase:
-    """The shipped tokenizer (SentencePiece BPE with byte fallback, loaded by transformers)."""
-    return load_tokenizer(base_path())
-
-
-def load_base(dtype: torch.dtype = torch.float32) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """The shipped base model (in ``dtype``, eval mode) and its tokenizer."""
-    path = base_path()
+def load(stage: str = "toy-base", dtype: torch.dtype = torch.float32) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A shipped checkpoint (in ``dtype``, eval mode) and its tokenizer."""
+    path = checkpoint_path(stage)
     if not (path / "model.safetensors").is_file():
-        raise ValueError(f"no shipped base at {path}; regenerate it with `python tools/make_toy_model.py`")
+        raise ValueError(f"no shipped {stage} at {path}; regenerate it with `python tools/make_toy_models.py`")
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
     return model.eval(), load_tokenizer(path)
 
 
-def corpus() -> Corpus:
-    """The corpus the shipped base was trained on."""
-    return make_corpus(CORPUS_SEED)
+def training_blocks(tokenizer: PreTrainedTokenizerBase, seed: int, recipe: ToyRecipe = RECIPE) -> Iterator[torch.Tensor]:
+    """Endless ``(batch_size, block_size)`` batches of training documents drawn from ``seed``.
 
-
-def new_text_blocks(tokenizer: PreTrainedTokenizerBase, rows: int, block_size: int = BLOCK_SIZE) -> torch.Tensor:
-    """``rows`` token blocks of training documents the base never saw, from the same source.
-
-    They are the documents ``make_corpus(CORPUS_SEED)`` would draw after the base's corpus
-    ends, so they share its world of facts and its held-out split stays held out.
+    Each document is encoded as ``<s> ... </s>`` and the stream is cut into blocks, as
+    pretraining packs text. Two seeds give two streams of the same world's documents.
     """
-    if rows < 1:
-        raise ValueError(f"rows must be positive, got {rows}")
-    seen = corpus()
-    chars_per_row = 3 * block_size  # more than enough: the tokenizer averages about 2.3 characters per token
-    longer = make_corpus(CORPUS_SEED, train_chars=len(seen.text("train")) + rows * chars_per_row)
-    blocks = token_blocks(tokenizer, longer.train[len(seen.train):], block_size)
-    if len(blocks) < rows:
-        raise ValueError(f"made only {len(blocks)} of {rows} blocks; raise chars_per_row in new_text_blocks")
-    return blocks[:rows]
+    batch_size, block_size = recipe.batch_size, recipe.block_size
+    lines = documents(world(recipe), seed)
+    stream: list[int] = []
+    while True:
+        texts = [text for text, _ in islice(lines, 256)]
+        for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]:
+            stream += [BOS, *ids, EOS]
+        size = batch_size * block_size
+        while len(stream) >= size:
+            yield torch.tensor(stream[:size]).view(batch_size, block_size)
+            del stream[:size]
 
 
-def corpus_blocks(tokenizer: PreTrainedTokenizerBase, block_size: int = BLOCK_SIZE) -> tuple[torch.Tensor, torch.Tensor]:
-    """The training and held-out splits as token blocks (``(rows, block_size)`` tensors)."""
-    data = corpus()
-    return token_blocks(tokenizer, data.train, block_size), token_blocks(tokenizer, data.held_out, block_size)
+def probe(tokenizer: PreTrainedTokenizerBase, recipe: ToyRecipe = RECIPE) -> Probe:
+    """The held-out documents every run is measured on (``knowledge.measure``)."""
+    return make_probe(world(recipe), tokenizer, recipe.probe_documents, recipe.probe_seed)

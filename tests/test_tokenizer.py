@@ -7,6 +7,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from solar_lab.corpus import make_corpus
+from solar_lab.world import World
 from solar_lab.tokenizer import (BOS, EOS, UNK, TOKENIZER_FILES, load_sentencepiece, load_tokenizer,
                                  save_tokenizer, train_sentencepiece)
 
@@ -15,7 +16,7 @@ UNSEEN = "Zürich ☃ naïve — 東京"
 
 @pytest.fixture(scope="module")
 def corpus():
-    return make_corpus(seed=1, train_chars=40_000)
+    return make_corpus(World.make(200, seed=1), seed=1, train_chars=40_000)
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from solar_lab import toy
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "solar_lab" / "data"
-WRITTEN_BY_DEFAULT = (DATA, toy.base_path())
+WRITTEN_BY_DEFAULT = (DATA, *(toy.checkpoint_path(stage) for stage in toy.STAGES))
 """The folders these scripts write when run without --out or --data."""
 
 
@@ -46,37 +46,37 @@ def repository_untouched():
     assert snapshot() == before
 
 
-def test_make_toy_model_writes_a_base_like_the_shipped_one(tmp_path):
-    out = tmp_path / "toy-base"
-    result = run_script("tools/make_toy_model.py", "--steps", "1", "--out", out, cwd=tmp_path)
+@pytest.mark.slow
+def test_make_toy_models_builds_every_run_ships_the_first_seed_and_resumes(tmp_path):
+    arguments = ["--people", "300", "--base-steps", "2", "--cpt-steps", "2", "--probe-documents", "30",
+                 "--seeds", "0", "1", "--out", tmp_path / "out", "--work", tmp_path / "work"]
+    result = run_script("tools/make_toy_models.py", *arguments, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert sorted(path.name for path in out.iterdir()) == sorted(path.name for path in toy.base_path().iterdir())
-    assert not out.with_name("toy-base.tmp").exists()
-    # same corpus and seed: the same tokenizer as shipped, and the same model shape
-    assert (out / "tokenizer.model").read_bytes() == (toy.base_path() / "tokenizer.model").read_bytes()
-    config, shipped = (json.loads((folder / "config.json").read_text()) for folder in (out, toy.base_path()))
-    assert {**config, "transformers_version": None} == {**shipped, "transformers_version": None}
-    loss = float(re.search(r"held-out loss of the stored bf16 weights: (\S+)", result.stdout)[1])
-    assert abs(loss - math.log(toy.VOCAB_SIZE)) < 1  # one step from random weights: near uniform guessing
+    shipped = {stage: toy.checkpoint_path(stage) for stage in toy.STAGES}
+    for stage, folder in shipped.items():
+        out = tmp_path / "out" / "assets" / stage
+        assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in folder.iterdir())
+        config = json.loads((out / "config.json").read_text())
+        assert config["num_hidden_layers"] == json.loads((folder / "config.json").read_text())["num_hidden_layers"]
+    result_file = json.loads((tmp_path / "out" / "data" / "dus_seeds.json").read_text())
+    assert result_file["recipe"]["people"] == 300 and result_file["recipe"]["seeds"] == [0, 1]
+    runs = result_file["seeds"]
+    assert set(runs["1"]) == {"base", "up-scaled", "further"}  # the other arms run for the first seed only
+    assert set(runs["0"]) == {"base", *load_tool("make_toy_models").dus_experiment.ARMS}
+    assert all(curve["steps"][0] == 0 and len(curve["accuracy"]) == len(curve["steps"]) for curve in runs["0"].values())
+    assert runs["0"]["further 1.5x"]["steps"][-1] == 3 and runs["0"]["scratch, compute-matched"]["steps"][-1] == 3
+    # a second build finds every run done and rewrites the same result
+    again = run_script("tools/make_toy_models.py", *arguments, cwd=tmp_path)
+    assert again.returncode == 0 and "10 runs, 10 already done" in again.stdout
+    assert json.loads((tmp_path / "out" / "data" / "dus_seeds.json").read_text())["seeds"] == runs
 
 
-def test_dus_long_run_writes_the_shipped_layout(tmp_path):
-    out = tmp_path / "dus.json"
-    result = run_script("tools/dus_long_run.py", "--scratch-steps", "1", "--steps", "1", "--out", out, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[-1].startswith(f"wrote {out} after ")
-    run, shipped = json.loads(out.read_text()), json.loads((DATA / "dus_long_run.json").read_text())
-    assert run.keys() == shipped.keys() and run["from_scratch"].keys() == shipped["from_scratch"].keys()
-    assert run["continued"].keys() == shipped["continued"].keys()
-    assert run["continued"]["steps"] == 1 and run["continued"]["tokens"] == 8 * toy.BLOCK_SIZE
-    # before any step the losses are those of the shipped base and of its up-scaled copy
-    assert run["base"] == pytest.approx(shipped["base"], abs=1e-4)
-    upscaled, further = run["continued"]["up-scaled (m=2, 12 layers)"], run["continued"]["base trained further (8 layers)"]
-    assert further[0] == [0, run["base"]]
-    assert upscaled[0][1] == pytest.approx(shipped["continued"]["up-scaled (m=2, 12 layers)"][0][1], abs=1e-4)
-    assert [step for step, _ in upscaled] == [step for step, _ in run["from_scratch"]["12 layers curve"]] == [0, 1]
+def test_make_toy_models_refuses_bad_sizes(tmp_path):
+    result = run_script("tools/make_toy_models.py", "--base-steps", "0", cwd=tmp_path)
+    assert result.returncode == 2 and "must be at least 1" in result.stderr.splitlines()[-1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", ["tools/make_alignment_data.py", "tools/make_eval_tasks.py"])
 def test_data_scripts_regenerate_the_shipped_files_and_catch_a_stale_one(tmp_path, script):
     result = run_script(script, "--data", tmp_path, cwd=tmp_path)
