@@ -1,23 +1,25 @@
 """H6 in miniature: six small held-out tasks in the toy world, scored as lm-evaluation-harness scores them.
 
 The Open LLM Leaderboard's H6 is the mean of six benchmarks. Each has a namesake here, built
-from the toy corpus' world (``solar_lab.corpus``) and the instruction data's questions
-(``solar_lab.instruct_data``), small enough to score the toy model in seconds:
+from the toy world and corpus (``solar_lab.world``, ``solar_lab.corpus``) and the instruction
+data's questions (``solar_lab.instruct_data``), small enough to score the toy model in seconds:
 
 ============  =========================================================  ===========  ============
 column        an item                                                    prompt       H6 metric
 ============  =========================================================  ===========  ============
-ARC           a fact of the world: "Where does Omar live?" 4 cities      corpus text  acc_norm
+ARC           a fact of an evaluation person: "Bapo Tresin was born      corpus text  acc_norm
+              in" and four cities ("Velis." ...)
 HellaSwag     the right ending of a document (agreement or a series)     corpus text  acc_norm
-MMLU          4 options about facts, arithmetic, comparisons, grammar,   corpus text  acc
-              answered with a letter ("Answer: B")
+MMLU          4 options about facts, word problems, comparisons,         corpus text  acc
+              grammar, answered with a letter ("Answer: B")
 TruthfulQA    a false (or true) premise question; only one answer is     SOLAR chat   acc (MC1)
               true, the others are confident made-up numbers
 Winogrande    a comparison puzzle whose question has a blank for one of  corpus text  acc
               two people; the rest of the sentence is scored, "taller
               than Ken? Yes." ("partial evaluation")
-GSM8K         a short word problem, answered by greedy generation;       SOLAR chat   exact_match
-              the last number of the answer must equal the result
+GSM8K         a word problem of one or two steps with one-digit          SOLAR chat   exact_match
+              numbers, answered by greedy generation; the last number
+              of the answer must equal the result
 ============  =========================================================  ===========  ============
 
 **Scoring.** For a multiple-choice item every choice is appended to the context after a space
@@ -45,7 +47,9 @@ every stage of a model, base or tuned, sees the same text.
 could write (ARC, HellaSwag, MMLU, Winogrande) or a question prompt (TruthfulQA, GSM8K). A row
 is kept only when that text falls in the held-out split of its module's hash split
 (``corpus.is_held_out`` or ``instruct_data.is_held_out``), so no item is ever a training document
-or a training prompt.
+or a training prompt. Items about facts (ARC, MMLU's facts) ask only about the world's
+evaluation people (``instruct_data.evaluation_people``), whose facts pretraining stated but
+instruction tuning never asked about.
 """
 
 from __future__ import annotations
@@ -56,18 +60,19 @@ import re
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from solar_lab import corpus, instruct_data
+from solar_lab import corpus, instruct_data, toy
 from solar_lab.leaderboard import TASKS as COLUMNS
 from solar_lab.prompt import solar_prompt
 from solar_lab.sft import greedy_batch
+from solar_lab.world import TEMPLATES, Person, World
 
 SEED = 0
-"""Seed of the shipped tasks; the world is the one of ``corpus.make_corpus(SEED)``, the toy base's corpus."""
+"""Seed of the shipped tasks' draws; the world is the shipped one (``toy.world()``)."""
 SIZES = {"ARC": 100, "HellaSwag": 100, "MMLU": 100, "Winogrande": 100, "GSM8K": 100}
 """Items per task; TruthfulQA holds every held-out premise question (its pool is finite)."""
 FORMS = {  # column: (how it is scored, the metric the H6 column reports)
@@ -79,9 +84,7 @@ FORMS = {  # column: (how it is scored, the metric the H6 column reports)
     "GSM8K": ("generate", "exact_match"),
 }
 LETTERS = ("A", "B", "C", "D")
-MMLU_TOPICS = {"facts": "the world", "arithmetic": "arithmetic", "comparison": "comparisons", "agreement": "grammar"}
-THINGS = ("coins", "apples", "books", "stamps", "marbles", "shells")
-"""What the GSM8K word problems count."""
+MMLU_TOPICS = {"facts": "the world", "word_problem": "arithmetic", "comparison": "comparisons", "agreement": "grammar"}
 STOP = ("\n",)
 """GSM8K's stop sequences (lm-eval adds the end-of-sequence token itself)."""
 MAX_NEW_TOKENS = 32
@@ -170,91 +173,28 @@ def disagreements(results: list[ItemResult]) -> list[ItemResult]:
 # --- making the tasks ------------------------------------------------------------------
 
 
-def world(seed: int = SEED) -> corpus.World:
-    """The world of ``corpus.make_corpus(seed)`` (it is the first thing drawn from its generator)."""
-    return corpus.World.make(random.Random(seed))
-
-
-FACT_QUESTIONS = {  # the corpus' questions about one person, and the form of their answers
-    "city": ("Where does {x} live?", "{v}."),
-    "job": ("What is the job of {x}?", "{v}."),
-    "pet": ("Which pet does {x} have?", "A {v}."),
-}
-FACT_VALUES = {"city": corpus.CITIES, "job": corpus.JOBS, "pet": corpus.PETS}
-
-
-def _statement(w: corpus.World, person: str) -> str:
-    return f"{person} lives in {w.city[person]} and works as a {w.job[person]}."
-
-
-def _fact(w: corpus.World, attribute: str, person: str) -> str:
-    return getattr(w, attribute)[person]
-
-
-def _others(rng: random.Random, pool: tuple[str, ...], gold: str, count: int, trap: str | None = None) -> list[str]:
-    """``gold`` and ``count`` other values of ``pool`` in random order; ``trap`` is one of them if given."""
-    wrong = [trap] if trap is not None and trap != gold else []
-    wrong += rng.sample([value for value in pool if value not in (gold, *wrong)], count - len(wrong))
-    options = [gold] + wrong
-    rng.shuffle(options)
-    return options
-
-
 def _mc(context: str, options: list[str], gold: str, source: str, subject: str) -> dict[str, Any]:
     return {"subject": subject, "context": context, "choices": options, "gold": options.index(gold), "source": source}
 
 
-class FactsQuestion(NamedTuple):
-    """A corpus facts document without its answer, and where its answer comes from."""
-
-    attribute: str
-    """What is asked: city, job, pet, or who (the person with a pet and a city)."""
-    text: str
-    answer: str
-    """The answer's form: ``"{v}."`` or ``"A {v}."``."""
-    pool: tuple[str, ...]
-    gold: str
-    trap: str | None
-    """The same fact about the person the text does describe: the answer to copy by mistake."""
+def _other_values(rng: random.Random, world: World, attribute: str, value: str, count: int = 3) -> list[str]:
+    return rng.sample([v for v in world.vocabulary.values[attribute] if v != value], count)
 
 
-def facts_question(rng: random.Random, w: corpus.World) -> FactsQuestion | None:
-    """A facts document asking about a person its statements do not describe.
+def arc_item(rng: random.Random, world: World, people: tuple[Person, ...]) -> dict[str, Any]:
+    """A fact of one of ``people`` in the corpus' own form: a biography sentence up to the value, four values.
 
-    None when the answer would be in the text or two people would fit the question.
+    "Bapo Tresin was born in" with "Velis.", "Tusgi.", ... as choices, all values of the same
+    attribute: only a model that stored this person's fact in pretraining can pick the right one.
     """
-    people = rng.sample(corpus.NAMES, 2)
-    asked, told = rng.choice(people), rng.randint(0, 2)
-    if asked in people[:told]:
-        return None  # reading, not knowing
-    described = people[0] if told else None
-    statements = " ".join(_statement(w, person) for person in people[:told])
-    attribute = rng.choice(("city", "job", "pet", "who"))
-    if attribute == "who":
-        pet, city = w.pet[asked], w.city[asked]
-        if sum(w.pet[n] == pet and w.city[n] == city for n in corpus.NAMES) > 1:
-            return None
-        question, answer, pool, gold, trap = f"Who has a {pet} and lives in {city}?", "{v}.", corpus.NAMES, asked, described
-    else:
-        question, answer = FACT_QUESTIONS[attribute]
-        question, pool, gold = question.format(x=asked), FACT_VALUES[attribute], _fact(w, attribute, asked)
-        trap = _fact(w, attribute, described) if described and attribute != "pet" else None
-    return FactsQuestion(attribute, f"{statements} {question}".strip(), answer, pool, gold, trap)
-
-
-def arc_item(rng: random.Random, w: corpus.World) -> dict[str, Any] | None:
-    """A facts question with four answers in the corpus' form ("Paris.", "A cat.").
-
-    When the text describes another person, that person's city, job or name is among the
-    wrong answers: copying from the text is the trap, as ARC-Challenge keeps the questions
-    that word co-occurrence gets wrong.
-    """
-    q = facts_question(rng, w)
-    if q is None:
-        return None
-    options = [q.answer.format(v=value) for value in _others(rng, q.pool, q.gold, 3, q.trap)]
-    gold = q.answer.format(v=q.gold)
-    return _mc(q.text, options, gold, f"{q.text} {gold}", q.attribute)
+    person = rng.choice(people)
+    attribute = rng.choice(tuple(person.facts))
+    template, value = rng.choice(TEMPLATES[attribute]), person.facts[attribute]
+    context, gold = instruct_data.statement(person, attribute, template)
+    options = [gold] + [instruct_data.statement(person, attribute, template, other)[1]
+                        for other in _other_values(rng, world, attribute, value)]
+    rng.shuffle(options)
+    return _mc(context, options, gold, f"{context} {gold}", attribute)
 
 
 AGREEMENT = re.compile(r"The (\w+) near the (\w+) (is|are|was|were) (\w+)\. (It|They) (is|are) also (\w+)\.")
@@ -263,7 +203,7 @@ AGREEMENT = re.compile(r"The (\w+) near the (\w+) (is|are|was|were) (\w+)\. (It|
 def hellaswag_item(rng: random.Random, kind: str) -> dict[str, Any]:
     """A corpus document cut before its ending; the wrong endings break agreement or the series."""
     if kind == "agreement":
-        source = corpus.agreement(rng)
+        source, _ = corpus.agreement(rng)
         subject, attractor, verb, adjective, _, _, other = AGREEMENT.fullmatch(source).groups()
         context = f"The {subject} near the {attractor}"
         past = verb in ("was", "were")
@@ -275,47 +215,40 @@ def hellaswag_item(rng: random.Random, kind: str) -> dict[str, Any]:
         gold = source[len(context) + 1 :]
         rng.shuffle(endings)
         return _mc(context, endings, gold, source, kind)
-    source = corpus.sequence(rng)
-    shown, answer = re.fullmatch(r"(Look at this series: .*, \.\.\. The next number is) (-?\d+)\.", source).groups()
-    terms = [int(t) for t in re.findall(r"-?\d+", shown)]
-    gold = int(answer)
-    wrong = [terms[-1] + terms[-1] - terms[-3], gold + gold - terms[-2], terms[-2], terms[-1], gold + 1, gold - 1]
-    numbers = [gold] + [n for i, n in enumerate(wrong) if n != gold and n not in wrong[:i]][:3]
+    series, source = instruct_data.series(rng)
+    numbers = [series.answer, *series.wrong()[:3]]
     rng.shuffle(numbers)
-    return _mc(shown, [f"{n}." for n in numbers], f"{gold}.", source, kind)
+    return _mc(series.context, [f"{n}." for n in numbers], f"{series.answer}.", source, kind)
 
 
-def mmlu_item(rng: random.Random, w: corpus.World, subject: str) -> dict[str, Any] | None:
+def mmlu_item(rng: random.Random, world: World, people: tuple[Person, ...], subject: str) -> dict[str, Any]:
     """A four-option question in MMLU's layout, answered with a letter."""
     if subject == "facts":
-        q = facts_question(rng, w)
-        if q is None:
-            return None
-        question, gold, options = q.text, q.gold, _others(rng, q.pool, q.gold, 3, q.trap)
-        source = f"{q.text} {q.answer.format(v=q.gold)}"
-    elif subject == "arithmetic":
-        source = corpus.arithmetic(rng)
-        a, op, b, result = re.fullmatch(r"(\d+) ([+-]) (\d+) = (\d+)\.", source).groups()
-        question, gold = f"{a} {op} {b} = ?", result
-        wrong = [int(result) + d for d in rng.sample((-100, -10, -1, 1, 10, 100), 6) if int(result) + d >= 0]
-        options = [gold] + [str(n) for n in wrong[:3]]
-        rng.shuffle(options)
+        person = rng.choice(people)
+        attribute = rng.choice(tuple(person.facts))
+        question = rng.choice(instruct_data.FACT_QUESTIONS[attribute]).format(x=person.name)
+        gold = person.facts[attribute]
+        options = [gold, *_other_values(rng, world, attribute, gold)]
+        source = f"{question} {' '.join(instruct_data.statement(person, attribute))}"
+    elif subject == "word_problem":
+        problem, source = instruct_data.word_problem(rng, world.first_names)
+        question, gold = problem.question, str(problem.result)
+        options = [gold, *map(str, problem.wrong()[:3])]
     elif subject == "comparison":
-        puzzle = corpus.comparison_puzzle(rng)
+        puzzle = corpus.comparison_puzzle(rng, world.first_names)
         top, middle, bottom = puzzle.order
         relation = puzzle.relation
         gold = f"{top} {relation} {bottom}"
         options = [gold] + [f"{x} {relation} {y}" for x, y in ((middle, top), (bottom, middle), (bottom, top))]
-        rng.shuffle(options)
         question = f"{puzzle.stated} Which of these is true?"
         source = f"{puzzle.stated} {corpus.RELATION_QUESTIONS[relation].format(a=top, b=bottom)} Yes."
     else:
-        source = corpus.agreement(rng)
+        source, _ = corpus.agreement(rng)
         noun, attractor, verb, adjective, *_ = AGREEMENT.fullmatch(source).groups()
         gold = "are" if verb in ("are", "were") else "is"
         question = f"Which word fills the blank? The {noun} near the {attractor} ___ {adjective}."
         options = ["is", "are", "am", "be"]
-        rng.shuffle(options)
+    rng.shuffle(options)
     lines = "".join(f"\n{letter}. {option}" for letter, option in zip(LETTERS, options))
     context = (
         f"The following are multiple choice questions (with answers) about {MMLU_TOPICS[subject]}.\n\n"
@@ -366,14 +299,14 @@ def _premise(
     return _mc(solar_prompt(question), options, gold, question, subject)
 
 
-def winogrande_item(rng: random.Random) -> dict[str, Any]:
+def winogrande_item(rng: random.Random, names: tuple[str, ...]) -> dict[str, Any]:
     """A corpus comparison whose question names its first person by a blank, in twin pairs' spirit.
 
     The question always compares with the middle person, and the two options are the other
     two: one makes the printed Yes (or No) true, the other false. Swapping Yes and No swaps
     the answer, as Winogrande's twin sentences swap theirs with one trigger word.
     """
-    puzzle = corpus.comparison_puzzle(rng)
+    puzzle = corpus.comparison_puzzle(rng, names)
     top, middle, bottom = puzzle.order
     options = [top, bottom]
     rng.shuffle(options)
@@ -387,22 +320,25 @@ def winogrande_item(rng: random.Random) -> dict[str, Any]:
     }
 
 
-def gsm8k_item(rng: random.Random, w: corpus.World) -> dict[str, Any]:
-    """A one- or two-step word problem about a person of the world, with numbers a child would use."""
-    name, thing = rng.choice(corpus.NAMES), rng.choice(THINGS)
-    a, b = rng.randint(10, 99), rng.randint(10, 99)
-    steps = rng.choice(("add", "add", "take", "two"))
-    if steps == "add":
-        question, result = f"{name} has {a} {thing} and finds {b} more. How many {thing} does {name} have now?", a + b
-    elif steps == "take":
-        a, b = max(a, b), min(a, b)
-        question = f"{name} lives in {w.city[name]} and has {a} {thing}. {name} gives {b} of them away. How many {thing} are left?"
-        result = a - b
+def gsm8k_item(rng: random.Random, names: tuple[str, ...], two_steps: bool) -> dict[str, Any] | None:
+    """A word problem with one-digit numbers: one step (the instruction data's math) or two.
+
+    None for a one-step problem that the instruction data trains on or whose corpus line pretraining reads.
+    """
+    if two_steps:
+        name, thing = rng.choice(names), rng.choice(corpus.THINGS)
+        a, b = rng.randint(1, 9), rng.randint(1, 9)
+        c = rng.randint(1, min(9, a + b))
+        question = (f"{name} has {a} {thing}, finds {b} more and then gives {c} away. "
+                    f"How many {thing} does {name} have now?")
+        result, steps = a + b - c, "two"
     else:
-        c = rng.randint(1, a + b)
-        question = f"{name} has {a} {thing}, gets {b} more and then loses {c}. How many {thing} does {name} have now?"
-        result = a + b - c
-    return {"subject": steps, "question": question, "context": solar_prompt(question), "answer": str(result), "source": question}
+        problem, document = instruct_data.word_problem(rng, names)
+        if instruct_data.split_of(problem.question, document) != "held_out":
+            return None
+        question, result, steps = problem.question, problem.result, "add" if problem.op == "+" else "take"
+    return {"subject": steps, "question": question, "context": solar_prompt(question), "answer": str(result),
+            "source": question}
 
 
 def _draw(make: Callable[[random.Random], dict[str, Any] | None], rng: random.Random, count: int,
@@ -420,18 +356,22 @@ def _draw(make: Callable[[random.Random], dict[str, Any] | None], rng: random.Ra
 
 def make_tasks(seed: int = SEED) -> dict[str, list[dict[str, Any]]]:
     """The rows of all six tasks, keyed by H6 column, each row with an ``id``."""
-    w = world(seed)
+    w = toy.world()
+    people, names = instruct_data.evaluation_people(w), w.first_names
     rng = random.Random(seed)
     held = corpus.is_held_out
     quarter, half = SIZES["MMLU"] // 4, SIZES["HellaSwag"] // 2
     tasks = {
-        "ARC": _draw(lambda r: arc_item(r, w), rng, SIZES["ARC"], held),
+        "ARC": _draw(lambda r: arc_item(r, w, people), rng, SIZES["ARC"], held),
         "HellaSwag": [row for kind in ("agreement", "sequence")
                       for row in _draw(lambda r: hellaswag_item(r, kind), rng, half, held)],
-        "MMLU": [row for subject in MMLU_TOPICS for row in _draw(lambda r: mmlu_item(r, w, subject), rng, quarter, held)],
+        "MMLU": [row for subject in MMLU_TOPICS
+                 for row in _draw(lambda r: mmlu_item(r, w, people, subject), rng, quarter, held)],
         "TruthfulQA": truthfulqa_items(rng),
-        "Winogrande": _draw(winogrande_item, rng, SIZES["Winogrande"], held),
-        "GSM8K": _draw(lambda r: gsm8k_item(r, w), rng, SIZES["GSM8K"], instruct_data.is_held_out),
+        "Winogrande": _draw(lambda r: winogrande_item(r, names), rng, SIZES["Winogrande"], held),
+        "GSM8K": [row for two_steps in (False, True)
+                  for row in _draw(lambda r: gsm8k_item(r, names, two_steps), rng, SIZES["GSM8K"] // 2,
+                                   instruct_data.is_held_out)],
     }
     for rows in tasks.values():
         rng.shuffle(rows)

@@ -1,9 +1,9 @@
-"""How notebook 03 scores each alignment stage on held-out preferences, per question kind.
+"""How each alignment stage is scored on held-out questions, per question kind.
 
 Three numbers per kind: **rank** (the model gives the chosen answer a higher log-probability
 than the rejected one), **reward** (the same ranking by DPO's implicit reward, i.e. measured
-against a reference model) and **generate** (the model's own greedy answer behaves like the
-chosen one, ``instruct_data.shows_preference``).
+against a reference model) and **generate** (the model's own greedy answer is right,
+``instruct_data.is_right``).
 """
 
 from __future__ import annotations
@@ -52,13 +52,13 @@ def accuracy_by_kind(chosen: torch.Tensor, rejected: torch.Tensor, kinds: list[s
 
 
 def generation_by_kind(rows: list[dict[str, Any]], answers: list[str]) -> dict[str, float]:
-    """Fraction of each kind's ``answers`` that ``instruct_data.shows_preference`` accepts."""
+    """Fraction of each kind's ``answers`` that are right (``instruct_data.is_right``)."""
     scores = {}
     for kind in instruct_data.KINDS:
-        shown = [instruct_data.shows_preference(r, a) for r, a in zip(rows, answers, strict=True) if r["kind"] == kind]
-        if not shown:
+        right = [instruct_data.is_right(r, a) for r, a in zip(rows, answers, strict=True) if r["kind"] == kind]
+        if not right:
             raise ValueError(f"no generation row of kind {kind!r}; each kind needs at least one")
-        scores[kind] = sum(shown) / len(shown)
+        scores[kind] = sum(right) / len(right)
     return scores
 
 

@@ -12,9 +12,14 @@ from solar_lab.prompt import solar_prompt
 from solar_lab.tokenizer import load_tokenizer, save_tokenizer, train_sentencepiece
 
 
+def preferences() -> list[dict[str, str]]:
+    """The shipped training preference pairs, every kind."""
+    return instruct_data.load("preference", "train")
+
+
 def make_tokenizer(directory: Path) -> PreTrainedTokenizerBase:
     """A 400-piece tokenizer trained on the preference prompts and answers in SOLAR's template."""
-    rows = instruct_data.make_preferences()
+    rows = preferences()
     lines = [solar_prompt(row["prompt"]) + row["chosen"] for row in rows] + [row["rejected"] for row in rows]
     save_tokenizer(train_sentencepiece(lines, vocab_size=400), directory)
     return load_tokenizer(directory)

@@ -9,9 +9,8 @@ import torch
 from datasets import Dataset
 from trl import DPOConfig, DPOTrainer
 
-from _align_fixtures import make_model, make_tokenizer
+from _align_fixtures import make_model, make_tokenizer, preferences
 from _device_fixtures import ELSEWHERE, ElsewhereModel
-from solar_lab import instruct_data
 from solar_lab.dpo import (
     all_pair_logps,
     check_beta,
@@ -67,7 +66,7 @@ def test_dpo_loss_matches_the_formula_on_hand_picked_numbers():
 
 @pytest.mark.parametrize("beta", [0.1, 1.0])
 def test_dpo_step_equals_trl_on_the_same_batch(tokenizer, tmp_path, beta):
-    rows = instruct_data.make_preferences()[:4]
+    rows = [row for row in preferences() if row["kind"] == "premise"][:4]  # long answers: rewards far from 0
     trl_rows = [{"prompt": solar_prompt(row["prompt"]), "chosen": row["chosen"], "rejected": row["rejected"]} for row in rows]
     log, pairs = trl_first_step(make_model(len(tokenizer), seed=1), make_model(len(tokenizer), seed=2), tokenizer,
                                 trl_rows, beta, tmp_path)
@@ -103,7 +102,7 @@ def test_beta_must_be_positive(beta):
 
 def test_sequence_logps_sums_response_tokens_only(tokenizer):
     model = make_model(len(tokenizer))
-    rows = instruct_data.make_preferences()[:3]
+    rows = preferences()[:3]
     examples = [encode(tokenizer, row["prompt"], row["chosen"], 256) for row in rows]
     batch = collate(examples, pad_token_id(tokenizer))
     logps = sequence_logps(model, batch)
@@ -115,7 +114,7 @@ def test_sequence_logps_sums_response_tokens_only(tokenizer):
 
 
 def test_training_makes_the_implicit_reward_prefer_chosen(tokenizer):
-    rows = [row for row in instruct_data.make_preferences() if row["kind"] == "premise"][:8]
+    rows = [row for row in preferences() if row["kind"] == "premise"][:8]
     pairs = encode_pairs(tokenizer, rows, 256)
     pad = pad_token_id(tokenizer)
     policy, reference = make_model(len(tokenizer), seed=1), make_model(len(tokenizer), seed=1)
@@ -132,7 +131,7 @@ def test_training_makes_the_implicit_reward_prefer_chosen(tokenizer):
 
 
 def test_sft_weight_keeps_the_chosen_answers_likely(tokenizer):
-    rows = [row for row in instruct_data.make_preferences() if row["kind"] == "premise"][:8]
+    rows = [row for row in preferences() if row["kind"] == "premise"][:8]
     pairs = encode_pairs(tokenizer, rows, 256)
     pad = pad_token_id(tokenizer)
     chosen_logps = {}
@@ -145,7 +144,7 @@ def test_sft_weight_keeps_the_chosen_answers_likely(tokenizer):
 
 
 def test_dpo_feeds_each_model_on_its_device(tokenizer):
-    pairs = encode_pairs(tokenizer, instruct_data.make_preferences()[:4], 256)
+    pairs = encode_pairs(tokenizer, preferences()[:4], 256)
     pad = pad_token_id(tokenizer)
     policy, reference = ElsewhereModel(len(tokenizer)), ElsewhereModel(len(tokenizer))
     log = train_dpo(policy, reference, pairs, pad, steps=2, batch_size=2, sft_weight=1.0, progress=False)
@@ -158,7 +157,7 @@ def test_dpo_feeds_each_model_on_its_device(tokenizer):
 
 
 def test_train_dpo_leaves_the_global_random_state_alone(tokenizer):
-    pairs = encode_pairs(tokenizer, instruct_data.make_preferences()[:4], 256)
+    pairs = encode_pairs(tokenizer, preferences()[:4], 256)
     policy, reference = make_model(len(tokenizer), seed=1), make_model(len(tokenizer), seed=1)
     torch.manual_seed(123)
     state = torch.get_rng_state()
@@ -167,7 +166,7 @@ def test_train_dpo_leaves_the_global_random_state_alone(tokenizer):
 
 
 def test_pair_batch_puts_chosen_first(tokenizer):
-    pairs = encode_pairs(tokenizer, instruct_data.make_preferences()[:2], 256)
+    pairs = encode_pairs(tokenizer, preferences()[:2], 256)
     batch = pair_batch(pairs, pad_token_id(tokenizer))
     first_chosen = torch.tensor(pairs[0][0]["input_ids"])
     assert batch["input_ids"].shape[0] == 4
@@ -175,7 +174,7 @@ def test_pair_batch_puts_chosen_first(tokenizer):
 
 
 def test_encode_pairs_names_the_row_that_is_too_long(tokenizer):
-    rows = instruct_data.make_preferences()[:2]
+    rows = preferences()[:2]
     rows[1] = {**rows[1], "rejected": "far too long " * 40}
     with pytest.raises(ValueError, match=r"row 1 \(rejected\).*max_length=128"):
         encode_pairs(tokenizer, rows, 128)

@@ -6,17 +6,19 @@ import importlib.util
 import random
 import re
 import shutil
+from collections import Counter
 
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 
-from solar_lab import corpus, h6_toy, instruct_data, toy
+from solar_lab import corpus, h6_toy, instruct_data, knowledge, toy
 from solar_lab.h6_toy import FORMS, SIZES, Task, choice_result, disagreements, extract_answer
 from solar_lab.leaderboard import TASKS as COLUMNS
 from solar_lab.prompt import solar_prompt
-from solar_lab.tokenizer import TOKENIZER_FILES
+from solar_lab.tokenizer import TOKENIZER_FILES, load_tokenizer
 from solar_lab.training import token_blocks, train
+from solar_lab.world import TEMPLATES
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +28,7 @@ def tasks():
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return toy.load_tokenizer_of_base()
+    return load_tokenizer(toy.checkpoint_path())
 
 
 def test_shipped_files_equal_a_fresh_regeneration(tmp_path):
@@ -55,11 +57,13 @@ def test_six_tasks_in_table_order_with_well_formed_items(tasks):
     assert gold_letters == {0, 1, 2, 3} and {row["subject"] for row in tasks["MMLU"].rows} == set(h6_toy.MMLU_TOPICS)
 
 
-def test_gsm8k_answers_are_the_results_of_their_problems(tasks):
+def test_gsm8k_answers_are_the_results_of_one_digit_problems(tasks):
     for row in tasks["GSM8K"].rows:
-        a, b, *rest = [int(n) for n in re.findall(r"\d+", row["question"])]
+        a, b, *rest = numbers = [int(n) for n in re.findall(r"\d+", row["question"])]
         expected = a - b if row["subject"] == "take" else a + b - sum(rest)
         assert row["answer"] == str(expected) and expected >= 0 and len(rest) == (row["subject"] == "two")
+        assert all(1 <= n <= 9 for n in numbers)
+    assert Counter(row["subject"] == "two" for row in tasks["GSM8K"].rows) == {True: 50, False: 50}
 
 
 def test_no_item_is_a_training_document_or_prompt(tasks):
@@ -68,24 +72,34 @@ def test_no_item_is_a_training_document_or_prompt(tasks):
     assert all(corpus.is_held_out(text) for text in documents)
     assert all(instruct_data.is_held_out(text) for text in prompts)
     assert not set(documents) & set(toy.corpus().train)
-    trained = {row["prompt"] for name in ("instruct", "preference") for row in instruct_data.load(name, "train")}
+    trained = {row["prompt"] for name, part in instruct_data.FILES if part == "train"
+               for row in instruct_data.load(name, part)}
     assert not set(prompts) & trained
+    for row in tasks["GSM8K"].rows:  # a one-step problem restates a corpus line: pretraining never read it either
+        if row["subject"] != "two":
+            assert corpus.is_held_out(f"{row['question']} {row['answer']}.")
 
 
-def test_arc_facts_are_stated_in_training_and_traps_are_offered(tasks):
-    text = toy.corpus().text("train")
-    w = h6_toy.world()
-    traps = 0
-    for row in tasks["ARC"].rows:
-        question = re.split(r"(?<=[.?]) ", row["context"])[-1]
-        assert f"{question} {row['choices'][row['gold']]}" in text  # learnable from other documents
-        described = re.match(r"(\w+) lives in", row["context"])
-        if described and row["subject"] in ("city", "job"):  # the described person's fact is a wrong choice
-            trap = f"{getattr(w, row['subject'])[described[1]]}."
-            if trap != row["choices"][row["gold"]]:
-                assert trap in row["choices"]
-                traps += 1
-    assert traps >= 10
+def test_facts_items_ask_evaluation_people_what_pretraining_stated(tasks):
+    world = toy.world()
+    people = {person.name: person for person in instruct_data.evaluation_people(world)}
+    for row in tasks["ARC"].rows:  # a biography sentence of an evaluation person, cut before the value
+        name = " ".join(row["context"].split()[:2])
+        person, attribute = people[name], row["subject"]
+        assert row["choices"][row["gold"]] == f"{person.facts[attribute]}."
+        assert {choice.rstrip(".") for choice in row["choices"]} <= set(world.vocabulary.values[attribute])
+        assert row["source"] in {template.format(s=name, p=p, v=person.facts[attribute])
+                                 for template in TEMPLATES[attribute] for p in ("his", "her")}
+    assert {row["subject"] for row in tasks["ARC"].rows} == set(TEMPLATES)
+    for row in (row for row in tasks["MMLU"].rows if row["subject"] == "facts"):
+        question = row["context"].split("\n\n")[1].split("\n")[0]
+        name = re.search(r"[A-Z]\w+ [A-Z]\w+", question)[0]
+        attribute = next(a for a, questions in instruct_data.FACT_QUESTIONS.items()
+                         if question in {q.format(x=name) for q in questions})
+        options = dict(re.findall(r"^([A-D])\. (\w+)$", row["context"], re.MULTILINE))
+        assert options[h6_toy.LETTERS[row["gold"]]] == people[name].facts[attribute]
+        assert set(options.values()) <= set(world.vocabulary.values[attribute]) and len(set(options.values())) == 4
+        assert row["source"].startswith(question)
 
 
 def test_acc_and_acc_norm_disagree_when_length_decides():
@@ -104,9 +118,10 @@ def test_acc_and_acc_norm_disagree_when_length_decides():
 def test_encode_pair_moves_trailing_whitespace_and_cuts_the_joint_encoding(tokenizer):
     prompt = solar_prompt("How many eggs can a cow lay in its lifetime?")
     context_ids, continuation_ids = h6_toy.encode_pair(tokenizer, prompt, " A cow is a mammal.")
+    whole = tokenizer(prompt + " A cow is a mammal.")["input_ids"]
     assert context_ids == tokenizer(prompt.rstrip())["input_ids"]
-    assert context_ids + continuation_ids == tokenizer(prompt + " A cow is a mammal.")["input_ids"]
-    assert tokenizer.decode(continuation_ids[:1]) == "\n"
+    assert continuation_ids == whole[len(context_ids):]  # as lm-eval: the joint encoding, cut
+    assert tokenizer.decode(continuation_ids).strip() == "A cow is a mammal."
     with pytest.raises(ValueError, match="empty"):
         h6_toy.encode_pair(tokenizer, "", " x")
 
@@ -118,7 +133,7 @@ def test_answer_extraction_takes_the_last_integer():
 
 
 def test_batched_loglikelihoods_equal_one_at_a_time(tasks, tokenizer):
-    model, _ = toy.load_base()
+    model, _ = toy.load()
     pairs = [pair for row in tasks["HellaSwag"].rows[:3] for pair in h6_toy.requests(tasks["HellaSwag"], row)]
     batched = h6_toy.loglikelihoods(model, tokenizer, pairs, batch_size=5)
     single = [h6_toy.loglikelihoods(model, tokenizer, [pair], batch_size=1)[0] for pair in pairs]
@@ -130,15 +145,23 @@ def test_batched_loglikelihoods_equal_one_at_a_time(tasks, tokenizer):
     assert batched[0] == pytest.approx(by_hand, abs=1e-4)
 
 
-def test_shipped_base_knows_its_world_and_evaluate_averages_six_scores(tasks, tokenizer):
-    model, _ = toy.load_base()
+def test_evaluate_averages_six_scores(tasks, tokenizer):
+    model, _ = toy.load()
     sample = {name: Task(name, task.rows[:20]) for name, task in tasks.items()}
     scores = h6_toy.evaluate(model, tokenizer, sample)
     assert list(scores) == ["H6", *COLUMNS]
     assert scores["H6"] == pytest.approx(sum(scores[name] for name in COLUMNS) / 6)
-    assert scores["ARC"] >= 80 and scores["HellaSwag"] >= 50  # well above chance (25) on its own world
     results = h6_toy.score(model, tokenizer, sample["GSM8K"])
     assert all(r.answer == extract_answer(r.generation) and "\n" not in r.generation for r in results)
+
+
+def test_arc_follows_what_the_shipped_base_knows(tasks, tokenizer):
+    """ARC asks for values the base predicts top-1 in biographies (its facts accuracy) or guesses among four."""
+    model, _ = toy.load()
+    world = toy.world()
+    known = knowledge.measure(model, knowledge.make_probe(world, tokenizer, 200, seed=11)).facts_accuracy(world)
+    arc = h6_toy.task_score(tasks["ARC"], h6_toy.score(model, tokenizer, tasks["ARC"]))
+    assert arc >= 100 * known + 25 * (1 - known) - 15, (arc, known)
 
 
 def test_unknown_task_and_generation_task_errors_are_clear(tasks):
@@ -157,13 +180,14 @@ def _briefly_trained_llama(tokenizer) -> LlamaForCausalLM:
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
     )
     model = LlamaForCausalLM(config)
-    documents = corpus.make_corpus(seed=7, train_chars=20_000).train
-    sums = [row for row in instruct_data.load("instruct", "train") if "=" in row["response"]][:300]
+    documents = corpus.make_corpus(toy.world(), seed=7, train_chars=20_000).train
+    sums = [row for row in instruct_data.load("instruct", "train") if row["kind"] == "math"][:300]
     answers = [solar_prompt(row["prompt"]) + row["response"] for row in sums]  # so that it answers with numbers
     train(model, token_blocks(tokenizer, documents + answers, 64), steps=120, batch_size=16, lr=1e-2, progress=False)
     return model.eval()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("lm_eval") is None, reason="lm-eval is not installed (pip install lm-eval)")
 def test_per_item_scores_equal_lm_evaluation_harness(tmp_path, tasks, tokenizer):
     """Our scores against `lm_eval --model hf` on a checkpoint and items no other test uses."""
@@ -173,7 +197,7 @@ def test_per_item_scores_equal_lm_evaluation_harness(tmp_path, tasks, tokenizer)
     checkpoint = tmp_path / "model"
     _briefly_trained_llama(tokenizer).save_pretrained(checkpoint)
     for name in TOKENIZER_FILES:
-        shutil.copy(toy.base_path() / name, checkpoint)
+        shutil.copy(toy.checkpoint_path() / name, checkpoint)
     model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32).eval()
     rng = random.Random(11)
     sample = {name: Task(name, rng.sample(task.rows, 12)) for name, task in tasks.items()}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from _align_fixtures import make_model, make_tokenizer
+from _align_fixtures import make_model, make_tokenizer, preferences
 from solar_lab import dpo, instruct_data, sft
 from solar_lab.preference_eval import accuracy_by_kind, generation_by_kind, held_out_set, measure
 
@@ -16,7 +16,7 @@ def tokenizer(tmp_path_factory):
 
 
 def rows_of_every_kind(per_kind: int) -> list[dict[str, str]]:
-    rows = instruct_data.make_preferences()
+    rows = preferences()
     return [row for kind in instruct_data.KINDS for row in [r for r in rows if r["kind"] == kind][:per_kind]]
 
 
@@ -24,31 +24,31 @@ def test_held_out_set_keeps_every_pair_and_the_first_distinct_prompts_of_each_ki
     rows = rows_of_every_kind(6)
     rows.insert(1, dict(rows[0]))  # a repeated prompt is answered once
     held_out = held_out_set(tokenizer, rows, 256, prompts_per_kind=2)
-    assert len(held_out.pairs) == len(held_out.kinds) == len(rows) and held_out.kinds[:2] == ["premise", "premise"]
+    assert len(held_out.pairs) == len(held_out.kinds) == len(rows) and held_out.kinds[:2] == ["facts", "facts"]
     prompts = [r["prompt"] for r in held_out.generation_rows]
     assert [r["kind"] for r in held_out.generation_rows] == [k for k in instruct_data.KINDS for _ in range(2)]
-    assert len(set(prompts)) == 6 and prompts[0] == rows[0]["prompt"]
+    assert len(set(prompts)) == 2 * len(instruct_data.KINDS) and prompts[:2] == [rows[0]["prompt"], rows[2]["prompt"]]
     assert held_out.pad_id == sft.pad_token_id(tokenizer)
 
 
 def test_accuracy_by_kind_scores_each_kind_on_its_own_pairs():
-    kinds = ["premise", "comparison", "premise", "arithmetic", "comparison", "arithmetic"]
-    chosen = torch.tensor([1.0, 0.0, 1.0, 5.0, 2.0, 0.0])
-    rejected = torch.tensor([0.0, 1.0, 3.0, 4.0, 1.0, 0.0])  # the last pair ties: not a win
-    assert accuracy_by_kind(chosen, rejected, kinds) == {"premise": 0.5, "comparison": 0.5, "arithmetic": 0.5}
+    kinds = ["premise", "comparison", "premise", "math", "comparison", "math", "facts", "series", "series"]
+    chosen = torch.tensor([1.0, 0.0, 1.0, 5.0, 2.0, 0.0, 1.0, 3.0, 3.0])
+    rejected = torch.tensor([0.0, 1.0, 3.0, 4.0, 1.0, 0.0, 0.0, 1.0, 1.0])  # the sixth pair ties: not a win
+    expected = {"facts": 1.0, "premise": 0.5, "comparison": 0.5, "math": 0.5, "series": 1.0}
+    assert accuracy_by_kind(chosen, rejected, kinds) == expected
     with pytest.raises(ValueError, match="one kind per pair"):
         accuracy_by_kind(chosen, rejected, kinds[:-1])
 
 
 def test_generation_by_kind_applies_shows_preference():
-    rows = rows_of_every_kind(1)
-    answers = [rows[0]["chosen"], rows[1]["rejected"], rows[2]["chosen"]]
-    expected = {kind: float(instruct_data.shows_preference(row, answer))
-                for kind, row, answer in zip(instruct_data.KINDS, rows, answers)}
+    rows = rows_of_every_kind(2)
+    answers = [row["chosen"] if number % 4 != 1 else row["rejected"] for number, row in enumerate(rows)]
+    expected = {"facts": 0.5, "premise": 1.0, "comparison": 0.5, "math": 1.0, "series": 0.5}
     assert generation_by_kind(rows, answers) == expected
     assert generation_by_kind(rows, [row["chosen"] for row in rows]) == dict.fromkeys(instruct_data.KINDS, 1.0)
-    with pytest.raises(ValueError, match="kind 'arithmetic'"):
-        generation_by_kind(rows[:2], answers[:2])
+    with pytest.raises(ValueError, match="kind 'series'"):
+        generation_by_kind(rows[:-2], answers[:-2])
 
 
 def test_measure_agrees_with_the_pieces_it_is_made_of(tokenizer):

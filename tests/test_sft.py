@@ -55,7 +55,7 @@ def test_loss_ignores_prompt_tokens(tokenizer):
 
 
 def test_training_teaches_an_answer_that_generation_returns(tokenizer):
-    rows = [row for row in instruct_data.make_instructions() if "monkey" in row["prompt"]][:1]
+    rows = [row for row in instruct_data.load("instruct", "train") if "monkey" in row["prompt"]][:1]
     examples = encode_rows(tokenizer, rows, 256)
     model = make_model(len(tokenizer), layers=1)
     before = generate(model, tokenizer, [rows[0]["prompt"]], max_new_tokens=40)[0]
@@ -66,7 +66,7 @@ def test_training_teaches_an_answer_that_generation_returns(tokenizer):
 
 
 def test_training_and_generation_feed_the_model_on_its_device(tokenizer):
-    examples = encode_rows(tokenizer, instruct_data.make_instructions()[:4], 256)
+    examples = encode_rows(tokenizer, instruct_data.load("instruct", "train")[:4], 256)
     model = ElsewhereModel(len(tokenizer), tokenizer.eos_token_id)
     losses = train_sft(model, examples, pad_token_id(tokenizer), steps=2, batch_size=2, progress=False)
     answers = generate(model, tokenizer, ["What is 2 + 2?", "Can a cow lay eggs?"], max_new_tokens=3)
@@ -75,7 +75,7 @@ def test_training_and_generation_feed_the_model_on_its_device(tokenizer):
 
 
 def test_the_seed_fixes_the_batch_order_without_touching_the_global_random_state(tokenizer):
-    examples = encode_rows(tokenizer, instruct_data.make_instructions()[:8], 256)
+    examples = encode_rows(tokenizer, instruct_data.load("instruct", "train")[:8], 256)
 
     def run(seed: int) -> list[float]:
         model = make_model(len(tokenizer), layers=1)

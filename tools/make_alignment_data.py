@@ -1,10 +1,11 @@
 """Regenerate the shipped instruction and preference data (solar_lab/data/*.jsonl) from a seed.
 
-    .venv/bin/python tools/make_alignment_data.py          # writes the four JSONL files
+    .venv/bin/python tools/make_alignment_data.py          # writes the five JSONL files
     .venv/bin/python tools/make_alignment_data.py --check  # exit 1 if a shipped file differs
     .venv/bin/python tools/make_alignment_data.py --data /tmp/data   # write or check another folder
 
-The rows come from solar_lab.instruct_data.make_all; see solar_lab/data/DATA_CARD.md.
+The rows come from solar_lab.instruct_data.make_all, about the shipped world (solar_lab.toy.world);
+see solar_lab/data/DATA_CARD.md.
 """
 
 from __future__ import annotations
