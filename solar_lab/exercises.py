@@ -32,8 +32,10 @@ from solar_lab.averaging import linear_average
 from solar_lab.dpo import dpo_loss
 from solar_lab.dus import DusPlan, upscaled_config, upscaled_state_dict
 from solar_lab.sft import encode
+from solar_lab.recipe import RECIPE
 from solar_lab.solar_gguf import bandwidth_bound, pick_quant
-from solar_lab.toy import BLOCK_SIZE, load_tokenizer_of_base, toy_config
+from solar_lab.tokenizer import load_tokenizer
+from solar_lab.toy import checkpoint_path, toy_config, world as toy_world
 
 MISSES: Counter[str] = Counter()
 """Wrong answers so far per exercise, in this kernel: the hint shows from the second."""
@@ -67,11 +69,11 @@ def toy_parameters(layers: int) -> int:
     return DecoderShape.from_config(toy_config(layers)).total_parameters()
 
 
-def long_run_still_improving() -> bool:
-    """Whether the base trained further in the offline long run still improved between its last two evaluations."""
-    long_run = json.loads((resources.files("solar_lab") / "data" / "dus_long_run.json").read_text())
-    points = long_run["continued"]["base trained further (8 layers)"]
-    return points[-1][1] < points[-2][1]
+def upscaled_beats_equal_compute() -> bool:
+    """Whether seed 0's up-scaled model ends above the base trained on 1.5x the tokens (the same compute)."""
+    runs = json.loads((resources.files("solar_lab") / "data" / "dus_seeds.json").read_text())["seeds"]
+    first = runs[str(RECIPE.seeds[0])]
+    return first["up-scaled"]["accuracy"][-1] > first["further 1.5x"]["accuracy"][-1]
 
 
 def worked_dpo_loss() -> float:
@@ -88,7 +90,8 @@ def ratio_zero_keeps() -> str:
 
 def sft_loss_tokens() -> int:
     """How many tokens of the worked SFT example carry a label (the rest are masked with -100)."""
-    encoded = encode(load_tokenizer_of_base(), "What is 2 + 2?", "2 + 2 = 4.", 2 * BLOCK_SIZE)  # the toy's context
+    tokenizer = load_tokenizer(checkpoint_path())
+    encoded = encode(tokenizer, "What is 2 + 2?", "2 + 2 = 4.", 2 * RECIPE.block_size)  # the toy's context
     return sum(label != -100 for label in encoded["labels"])
 
 
@@ -130,9 +133,14 @@ EXERCISES: dict[str, Exercise] = {
     # notebook 02
     "layers for n=8, m=3": Exercise(lambda: DusPlan(8, 3).depth, "2·(n−m)"),
     "source of new layer 6": Exercise(lambda: DusPlan(8, 2).source_layers[6], "the copy keeps layers m…n−1"),
-    "parameters of the 12-layer toy": Exercise(lambda: toy_parameters(12), "embeddings + 12 layers + norm + LM head"),
-    "base still improving at the end": Exercise(
-        long_run_still_improving, "compare the last two points of the 'base trained further' curve in section 7"
+    "parameters of the up-scaled toy": Exercise(
+        lambda: toy_parameters(RECIPE.upscaled_layers), "embeddings + 2·(n−m) layers + norm + LM head"
+    ),
+    "up-scaled beats equal compute": Exercise(
+        upscaled_beats_equal_compute, "compare the last accuracy of 'up-scaled' and 'further 1.5x' in section 5's table"
+    ),
+    "bits in the toy world": Exercise(
+        lambda: toy_world().bits(), "people × (log2 of each attribute's number of values, summed)", tolerance=1e-6
     ),
     # notebook 03
     "dpo-loss": Exercise(

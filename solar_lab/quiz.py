@@ -77,17 +77,6 @@ QUIZZES: dict[str, tuple[Question, ...]] = {
     ),
     "02": (
         Question(
-            "Why does the up-scaled model need continued pretraining?",
-            (
-                "Its new layers start from random weights",
-                "It is worse than its base at first: the seam feeds layers an unfamiliar input",
-                "Its vocabulary doubled, so new embeddings must be learned",
-            ),
-            1,
-            "The copy's layer m was trained on layer m−1's output but now reads layer n−m−1's; "
-            "further training on new text lets the stack recover.",
-        ),
-        Question(
             "Why does the up-scaled model recover within a few steps, while a model of the same depth "
             "trained from scratch stays far behind?",
             (
@@ -103,10 +92,23 @@ QUIZZES: dict[str, tuple[Question, ...]] = {
             (
                 "The deeper model gets more steps, since it has more parameters to train",
                 "Each model is evaluated on the text it was trained on",
-                "Same new text, same token budget, same held-out text to score them",
+                "Same base, same new tokens, the same held-out probe, and several seeds",
             ),
             2,
-            "Only with the same data, budget and evaluation text can a difference in loss be put down to depth.",
+            "Only with the same start, data and evaluation can a difference be put down to depth, and only "
+            "a difference larger than the seeds' disagreement counts.",
+        ),
+        Question(
+            "When can adding layers be expected to beat training the base further on the same new text?",
+            (
+                "Always: a deeper model is better at every budget",
+                "When the base is full: its parameters hold all they can, and the data holds more",
+                "When the base has learned everything its data holds",
+                "Only when m = 0, so no trained layer is lost",
+            ),
+            1,
+            "A full base cannot take in more however long it trains; new parameters can. A base whose data is "
+            "the limit gains as much from more data as from more depth.",
         ),
         Question(
             "How did the SOLAR authors choose m = 8?",

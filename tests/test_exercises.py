@@ -50,9 +50,10 @@ def test_numbers_within_tolerance_are_right_words_must_match(capsys):
     exercises.check("dpo-loss", 0.13)
     exercises.check("SOLAR layer 31 comes from", "copy")
     exercises.check("SOLAR layer 31 comes from", "original")
-    exercises.check("base still improving at the end", 1)  # a bool answer, not a number
-    exercises.check("base still improving at the end", True)
-    exercises.check("loss-tokens", np.int64(10))
+    beats = exercises.EXERCISES["up-scaled beats equal compute"].expected()
+    exercises.check("up-scaled beats equal compute", int(beats))  # a bool answer, not a number
+    exercises.check("up-scaled beats equal compute", beats)
+    exercises.check("loss-tokens", np.int64(exercises.EXERCISES["loss-tokens"].expected()))  # a numpy integer
     right = [": right ✓" in line for line in verdicts(capsys)]
     assert right == [True, False, True, False, False, True, True]
 
