@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 # and leaving it out saves about a quarter of the compile.
 export TORCH ?= torch==2.13.0
 
-.PHONY: lab test colab-sim browser notebooks notebooks-sync site student student-test wheelhouse
+.PHONY: lab test test-slow colab-sim browser notebooks notebooks-sync site student student-test wheelhouse
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ lab: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/pytest
+
+# The checks marked slow (whole tool runs, rebuilds of shipped files): CI runs them after `make test`.
+test-slow: $(VENV)/.installed
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -m slow tests
 
 # Run every notebook the way its Colab badge does: Colab's packages plus only what its first cell installs.
 colab-sim: $(VENV)/.installed

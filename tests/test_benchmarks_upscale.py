@@ -28,6 +28,7 @@ def run_benchmark(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not (Path(sys.executable).parent / "mergekit-yaml").is_file(),
     reason="mergekit-yaml is not installed next to this Python (pip install mergekit)",
