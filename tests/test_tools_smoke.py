@@ -71,6 +71,14 @@ def test_make_toy_models_builds_every_run_ships_the_first_seed_and_resumes(tmp_p
     assert json.loads((tmp_path / "out" / "data" / "dus_seeds.json").read_text())["seeds"] == runs
 
 
+def test_make_toy_models_prints_a_one_seed_verdict_without_a_spread(capsys):
+    verdict = load_tool("make_toy_models").dus_experiment.verdict
+    one_seed = {"0": {arm: {"accuracy": [0.1, accuracy], "loss": [3.0, loss]}
+                      for arm, accuracy, loss in (("base", 0.5, 2.0), ("up-scaled", 0.62, 1.5), ("further", 0.6, 1.6))}}
+    load_tool("make_toy_models").print_verdict({"verdict": verdict({"seeds": one_seed})})
+    assert capsys.readouterr().out.splitlines()[0] == "paired gain (accuracy points): +2.00; one seed, so no spread"
+
+
 def test_make_toy_models_refuses_bad_sizes(tmp_path):
     result = run_script("tools/make_toy_models.py", "--base-steps", "0", cwd=tmp_path)
     assert result.returncode == 2 and "must be at least 1" in result.stderr.splitlines()[-1]

@@ -229,6 +229,9 @@ def main() -> int:
 
 def print_verdict(result: dict) -> None:
     v = result["verdict"]
+    if v["gain_sd"] is None:  # one seed: no spread to compare with
+        print(f"paired gain (accuracy points): {100 * v['mean_gain']:+.2f}; one seed, so no spread")
+        return
     print(f"paired gains (accuracy points): {', '.join(f'{100 * g:+.2f}' for g in v['gains'])}; "
           f"mean {100 * v['mean_gain']:+.2f} ± {100 * v['gain_sd']:.2f}; base spread {100 * v['base_sd']:.2f}")
     print(f"every seed gains: {v['every_seed_gains']}; mean > 3 sd: {v['mean_over_3_sd']}; "
