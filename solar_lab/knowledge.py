@@ -24,7 +24,6 @@ import torch
 from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from solar_lab.architecture import DecoderShape
-
 from solar_lab.corpus import documents
 from solar_lab.world import World
 

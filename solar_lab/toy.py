@@ -27,6 +27,7 @@ from solar_lab.corpus import Corpus, documents, make_corpus
 from solar_lab.knowledge import Probe, make_probe
 from solar_lab.recipe import RECIPE, ToyRecipe
 from solar_lab.tokenizer import BOS, EOS, load_tokenizer
+from solar_lab.training import document_ids
 from solar_lab.world import World
 
 STAGES = ("toy-base", "toy-solar-base")
@@ -91,9 +92,7 @@ def training_blocks(tokenizer: PreTrainedTokenizerBase, seed: int, recipe: ToyRe
     lines = documents(world(recipe), seed)
     stream: list[int] = []
     while True:
-        texts = [text for text, _ in islice(lines, 256)]
-        for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]:
-            stream += [BOS, *ids, EOS]
+        stream += document_ids(tokenizer, (text for text, _ in islice(lines, 256)))
         size = batch_size * block_size
         while len(stream) >= size:
             yield torch.tensor(stream[:size]).view(batch_size, block_size)

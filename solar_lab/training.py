@@ -19,6 +19,14 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 
+def document_ids(tokenizer: PreTrainedTokenizerBase, texts: Iterable[str]) -> list[int]:
+    """Each text encoded as ``<s> ... </s>``, concatenated: the stream pretraining packs into blocks."""
+    stream: list[int] = []
+    for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]:
+        stream += [tokenizer.bos_token_id, *ids, tokenizer.eos_token_id]
+    return stream
+
+
 def token_blocks(tokenizer: PreTrainedTokenizerBase, texts: Iterable[str], block_size: int) -> torch.Tensor:
     """Encode each text as ``<s> ... </s>``, concatenate, and cut into rows of ``block_size`` tokens.
 
@@ -26,9 +34,7 @@ def token_blocks(tokenizer: PreTrainedTokenizerBase, texts: Iterable[str], block
     """
     if block_size < 2:
         raise ValueError(f"block_size must be at least 2 (an input and a target), got {block_size}")
-    stream: list[int] = []
-    for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]:
-        stream += [tokenizer.bos_token_id, *ids, tokenizer.eos_token_id]
+    stream = document_ids(tokenizer, texts)
     rows = len(stream) // block_size
     if rows == 0:
         raise ValueError(f"the texts hold {len(stream)} tokens, fewer than one block of {block_size}")

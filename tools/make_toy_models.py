@@ -44,6 +44,7 @@ from transformers.utils import logging as transformers_logging
 
 from solar_lab import dus_experiment, instruct_data, runtime, toy
 from solar_lab.architecture import DecoderShape
+from solar_lab.checkpoint_upscale import publish
 from solar_lab.knowledge import inner_parameters
 from solar_lab.prompt import solar_prompt
 from solar_lab.recipe import RECIPE, ToyRecipe
@@ -115,9 +116,7 @@ def save_model(model: PreTrainedModel, tokenizer_folder: Path, out: Path) -> Non
         shutil.copy(tokenizer_folder / name, scratch / name)
     for file in scratch.iterdir():
         file.chmod(0o644)
-    if out.exists():
-        shutil.rmtree(out)
-    scratch.rename(out)
+    publish(scratch, out, force=True)
 
 
 def write_json(path: Path, value: dict) -> None:
@@ -188,9 +187,7 @@ def ship(work: Path, result: dict, root: Path) -> None:
         scratch = out.with_name(stage + ".tmp")
         shutil.rmtree(scratch, ignore_errors=True)
         shutil.copytree(work / f"seed-{first}" / job, scratch)
-        if out.exists():
-            shutil.rmtree(out)
-        scratch.rename(out)
+        publish(scratch, out, force=True)
     write_json(root / "data" / RESULT, result)
 
 
