@@ -500,17 +500,71 @@ def extract_answer(generation: str) -> str:
     return numbers[-1].strip() if numbers else INVALID
 
 
-def score(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, task: Task, batch_size: int = 32) -> list[ItemResult]:
-    """Per-item results of ``model`` on ``task``, in the task's row order."""
+@torch.no_grad()
+def gguf_loglikelihoods(path: str | Path, tokenizer: PreTrainedTokenizerBase, pairs: list[tuple[str, str]]) -> list[float]:
+    """``loglikelihoods`` computed by llama.cpp from a GGUF file (F32 KV cache), one sequence at a time.
+
+    Each sequence keeps the tokens it shares with the one before in the cache (the choices of one
+    item share their context), as llama-cpp-python's own ``generate`` reuses a prompt's prefix.
+    """
+    from solar_lab.gguf_file import load_model
+
+    encoded = [encode_pair(tokenizer, context, continuation) for context, continuation in pairs]
+    width = max(len(c) + len(t) for c, t in encoded)
+    results, previous = [], []
+    with load_model(path, n_ctx=width, logits_all=True, type_k=0, type_v=0) as llm:
+        for context_ids, continuation_ids in encoded:
+            inputs = (context_ids + continuation_ids)[:-1]
+            shared = next((i for i, (a, b) in enumerate(zip(previous, inputs)) if a != b), min(len(previous), len(inputs)))
+            llm.n_tokens = shared  # the next eval drops the cache after the shared tokens
+            if shared < len(inputs):
+                llm.eval(inputs[shared:])
+            previous = inputs
+            logits = torch.tensor(llm.scores[len(context_ids) - 1 : len(inputs)])
+            picked = torch.log_softmax(logits, dim=-1).gather(1, torch.tensor(continuation_ids)[:, None])
+            results.append(float(picked.sum()))
+    return results
+
+
+def gguf_generate(path: str | Path, tokenizer: PreTrainedTokenizerBase, contexts: list[str],
+                  max_new_tokens: int = MAX_NEW_TOKENS) -> list[str]:
+    """``generate`` by llama.cpp from a GGUF file: greedy, cut at the first stop sequence."""
+    from solar_lab.gguf_file import load_model
+
+    encoded = [tokenizer(context)["input_ids"] for context in contexts]
+    texts = []
+    with load_model(path, n_ctx=max(map(len, encoded)) + max_new_tokens) as llm:
+        for ids in encoded:
+            llm.reset()
+            new_tokens = []
+            for token in llm.generate(ids, temp=0.0):
+                if token == llm.token_eos() or len(new_tokens) == max_new_tokens:
+                    break
+                new_tokens.append(token)
+            text = tokenizer.decode(new_tokens, skip_special_tokens=True)
+            for stop in STOP:
+                text = text.split(stop)[0]
+            texts.append(text)
+    return texts
+
+
+def score(model: PreTrainedModel | str | Path, tokenizer: PreTrainedTokenizerBase, task: Task,
+          batch_size: int = 32) -> list[ItemResult]:
+    """Per-item results on ``task``, in the task's row order, of a PyTorch model or a GGUF file (its path)."""
+    on_gguf = isinstance(model, (str, Path))
     if task.output == "generate":
-        generations = generate(model, tokenizer, [row["context"] for row in task.rows], batch_size=batch_size)
+        contexts = [row["context"] for row in task.rows]
+        generations = (gguf_generate(model, tokenizer, contexts) if on_gguf
+                       else generate(model, tokenizer, contexts, batch_size=batch_size))
         return [
             ItemResult(row["id"], row["answer"], [], [], generation=text, answer=extract_answer(text),
                        exact_match=float(extract_answer(text) == row["answer"]))
             for row, text in zip(task.rows, generations)
         ]
     pairs = [requests(task, row) for row in task.rows]
-    flat = loglikelihoods(model, tokenizer, [pair for item in pairs for pair in item], batch_size)
+    flat_pairs = [pair for item in pairs for pair in item]
+    flat = (gguf_loglikelihoods(model, tokenizer, flat_pairs) if on_gguf
+            else loglikelihoods(model, tokenizer, flat_pairs, batch_size))
     results, position = [], 0
     for row, item in zip(task.rows, pairs):
         lls = flat[position : position + len(item)]
@@ -525,9 +579,13 @@ def task_score(task: Task, results: list[ItemResult]) -> float:
 
 
 def evaluate(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, tasks: dict[str, Task] | None = None, batch_size: int = 32
+    model: PreTrainedModel | str | Path, tokenizer: PreTrainedTokenizerBase, tasks: dict[str, Task] | None = None,
+    batch_size: int = 32,
 ) -> dict[str, float]:
-    """The six scores in percent and their mean, keyed like Table 2: ``H6``, ``ARC``, ... ``GSM8K``."""
+    """The six scores in percent and their mean, keyed like Table 2: ``H6``, ``ARC``, ... ``GSM8K``.
+
+    ``model`` is a PyTorch model or the path of a GGUF file, scored by llama.cpp.
+    """
     tasks = load_tasks() if tasks is None else tasks
     scores = {name: task_score(task, score(model, tokenizer, task, batch_size)) for name, task in tasks.items()}
     return {"H6": sum(scores.values()) / len(scores), **scores}

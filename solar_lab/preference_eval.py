@@ -4,6 +4,11 @@ Three numbers per kind: **rank** (the model gives the chosen answer a higher log
 than the rejected one), **reward** (the same ranking by DPO's implicit reward, i.e. measured
 against a reference model) and **generate** (the model's own greedy answer is right,
 ``instruct_data.is_right``).
+
+For the questions about people, a chat model can only answer what pretraining stored. So the
+**extraction rate** counts, among the facts a pretrained model completes right when the
+question is put in biography form ("Bapo Tresin was born in" → "Velis"), the share a tuned
+model also answers right as a chat (Allen-Zhu & Li, *Physics of Language Models, Part 3.1*).
 """
 
 from __future__ import annotations
@@ -83,3 +88,28 @@ def measure(
     columns["generate"] = generation_by_kind(held_out.generation_rows, answers)
     scores = {f"{name} {kind}": column[kind] for kind in instruct_data.KINDS for name, column in columns.items()}
     return scores, answers
+
+
+def completes(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, rows: list[dict[str, Any]]) -> list[bool]:
+    """Whether ``model``'s greedy next token after each facts row's biography form is the value."""
+    contexts, targets = [], []
+    for row in rows:
+        context, value = instruct_data.fact_completion(row)
+        ids = tokenizer(context)["input_ids"]
+        full = tokenizer(f"{context} {value}")["input_ids"]
+        if full[: len(ids)] != ids or len(full) != len(ids) + 1:
+            raise ValueError(f"{value!r} is not one token after {context!r}; the toy tokenizer keeps values whole")
+        contexts.append(ids)
+        targets.append(full[-1])
+    model.eval()
+    predicted = []
+    for start in range(0, len(contexts), 64):
+        predicted += sft.greedy_batch(model, tokenizer, contexts[start : start + 64], sft.pad_token_id(tokenizer), 1)
+    return [tokens[:1] == [target] for tokens, target in zip(predicted, targets)]
+
+
+def extraction_rate(known: list[bool], answered: list[bool]) -> float:
+    """Share of the facts the pretrained model ``known`` (completes) that the chat model ``answered`` right."""
+    if len(known) != len(answered) or not any(known):
+        raise ValueError("need one answer per fact and at least one fact the pretrained model completes")
+    return sum(a for k, a in zip(known, answered) if k) / sum(known)

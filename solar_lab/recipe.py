@@ -50,6 +50,19 @@ class ToyRecipe:
     probe_documents: int = 4500
     """Held-out documents the knowledge is measured on (about 20 k value tokens)."""
     probe_seed: int = 7
+    sft_steps: int = 400
+    """Instruction tuning of toy-solar-base (``tools/make_lineage.py``)."""
+    sft_batch_size: int = 16
+    sft_lr: float = 1e-4
+    dpo_steps: int = 150
+    """DPO of each candidate, against the instruction-tuned model as reference."""
+    dpo_batch_size: int = 16
+    dpo_lr: float = 1e-4
+    dpo_beta: float = 0.1
+    dpo_sft_weight: float = 1.0
+    """Weight of the chosen answers' cross-entropy added to the DPO loss (TRL's ``rpo_alpha``)."""
+    average_ratio: float = 0.5
+    """Share of DPO v1 in toy-solar-instruct, as SOLAR-10.7B-Instruct averaged its two candidates."""
 
     @property
     def tokens_per_step(self) -> int:

@@ -30,7 +30,8 @@ from solar_lab.tokenizer import BOS, EOS, load_tokenizer
 from solar_lab.training import document_ids
 from solar_lab.world import World
 
-STAGES = ("toy-base", "toy-solar-base")
+STAGES = ("toy-base", "toy-solar-base", "toy-solar-instruct")
+"""The shipped checkpoints: tools/make_toy_models.py makes the first two, tools/make_lineage.py the third."""
 TOKENIZER_CORPUS_CHARS = 2_000_000
 """Characters of training documents the tokenizer is trained on."""
 

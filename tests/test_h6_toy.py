@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import random
 import re
 import shutil
 from collections import Counter
+from importlib import resources
 
 import pytest
 import torch
@@ -190,7 +192,7 @@ def _briefly_trained_llama(tokenizer) -> LlamaForCausalLM:
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("lm_eval") is None, reason="lm-eval is not installed (pip install lm-eval)")
 def test_per_item_scores_equal_lm_evaluation_harness(tmp_path, tasks, tokenizer):
-    """Our scores against `lm_eval --model hf` on a checkpoint and items no other test uses."""
+    """Our scores against `lm_eval --model hf` on a checkpoint and items no notebook and no other test uses."""
     import lm_eval
     from lm_eval.tasks import TaskManager
 
@@ -199,8 +201,8 @@ def test_per_item_scores_equal_lm_evaluation_harness(tmp_path, tasks, tokenizer)
     for name in TOKENIZER_FILES:
         shutil.copy(toy.checkpoint_path() / name, checkpoint)
     model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32).eval()
-    rng = random.Random(11)
-    sample = {name: Task(name, rng.sample(task.rows, 12)) for name, task in tasks.items()}
+    rng = random.Random(11)  # items of another draw of the tasks (seed 1): none of them is in a notebook
+    sample = {name: Task(name, rng.sample(rows, 12)) for name, rows in h6_toy.make_tasks(seed=1).items()}
     generated = h6_toy.score(model, tokenizer, sample["GSM8K"], batch_size=5)
     numbered = [i for i, result in enumerate(generated) if result.answer != h6_toy.INVALID]
     assert len(numbered) >= 6, "the model should answer with numbers, so that the extraction is compared"
@@ -228,3 +230,28 @@ def test_per_item_scores_equal_lm_evaluation_harness(tmp_path, tasks, tokenizer)
             flips += mine.acc != mine.acc_norm and mine.acc_norm is not None
     assert output["results"]["h6_toy_gsm8k"]["exact_match,last-number"] >= 1 / 12
     assert flips > 0, "no item where acc and acc_norm differ: the acc_norm check compared nothing"
+
+
+def test_a_gguf_file_scores_every_item_as_pytorch_does(tmp_path, tasks, tokenizer):
+    """The F32 GGUF export of toy-solar-instruct, scored by llama.cpp, against the same model in PyTorch."""
+    from solar_lab.gguf_export import export_gguf
+
+    model, _ = toy.load("toy-solar-instruct")
+    path = export_gguf(toy.checkpoint_path("toy-solar-instruct"), tmp_path / "model.gguf", outtype="f32")
+    rng = random.Random(3)
+    for name, task in tasks.items():
+        sample = Task(name, rng.sample(task.rows, 6))
+        on_gguf, on_torch = h6_toy.score(path, tokenizer, sample), h6_toy.score(model, tokenizer, sample)
+        assert [r.id for r in on_gguf] == [r.id for r in on_torch]
+        for mine, theirs in zip(on_gguf, on_torch):
+            assert mine.loglikelihoods == pytest.approx(theirs.loglikelihoods, abs=1e-3)
+            assert (mine.acc, mine.acc_norm, mine.generation, mine.exact_match) == \
+                (theirs.acc, theirs.acc_norm, theirs.generation, theirs.exact_match)
+    assert set(h6_toy.evaluate(path, tokenizer, {"GSM8K": Task("GSM8K", tasks["GSM8K"].rows[:3])})) == {"H6", "GSM8K"}
+
+
+def test_the_lineage_file_holds_what_the_shipped_instruct_model_scores(tasks, tokenizer):
+    lineage = json.loads((resources.files("solar_lab") / "data" / "lineage.json").read_text())
+    assert list(lineage["stages"]) == ["toy-base", "merged", "toy-solar-base", "sft", "dpo-v1", "dpo-v2", "toy-solar-instruct"]
+    model, _ = toy.load("toy-solar-instruct")
+    assert h6_toy.evaluate(model, tokenizer, tasks) == pytest.approx(lineage["stages"]["toy-solar-instruct"]["h6"], abs=2)

@@ -6,8 +6,10 @@ import pytest
 import torch
 
 from _align_fixtures import make_model, make_tokenizer, preferences
-from solar_lab import dpo, instruct_data, sft
-from solar_lab.preference_eval import accuracy_by_kind, generation_by_kind, held_out_set, measure
+from solar_lab import dpo, instruct_data, sft, toy
+from solar_lab.preference_eval import (
+    accuracy_by_kind, completes, extraction_rate, generation_by_kind, held_out_set, measure,
+)
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +68,28 @@ def test_measure_agrees_with_the_pieces_it_is_made_of(tokenizer):
     assert list(without_reference) == [
         f"{name} {kind}" for kind in instruct_data.KINDS for name in ("rank", "generate")
     ]
+
+
+def test_extraction_rate_counts_only_the_facts_the_pretrained_model_completes():
+    known = [True, True, False, True, False]
+    answered = [True, False, True, True, False]  # the third is right but was never stored: not counted
+    assert extraction_rate(known, answered) == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="one answer per fact"):
+        extraction_rate(known, answered[:3])
+    with pytest.raises(ValueError, match="at least one fact"):
+        extraction_rate([False, False], [True, True])
+
+
+def test_completes_asks_for_the_value_in_biography_form(tokenizer):
+    model, shipped_tokenizer = toy.load("toy-solar-base")
+    facts = [row for row in instruct_data.load("instruct", "held_out") if row["kind"] == "facts"][:40]
+    known = completes(model, shipped_tokenizer, facts)
+    by_hand = []
+    for row in facts:
+        context, value = instruct_data.fact_completion(row)
+        with torch.no_grad():
+            logits = model(torch.tensor([shipped_tokenizer(context)["input_ids"]])).logits[0, -1]
+        by_hand.append(shipped_tokenizer.decode([int(logits.argmax())]).strip() == value)
+    assert known == by_hand and sum(known) >= 30  # the base stored most of these facts
+    with pytest.raises(ValueError, match="not one token"):  # a tokenizer that splits the values
+        completes(model, tokenizer, facts[:1])

@@ -52,7 +52,7 @@ def test_make_toy_models_builds_every_run_ships_the_first_seed_and_resumes(tmp_p
                  "--seeds", "0", "1", "--out", tmp_path / "out", "--work", tmp_path / "work"]
     result = run_script("tools/make_toy_models.py", *arguments, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    shipped = {stage: toy.checkpoint_path(stage) for stage in toy.STAGES}
+    shipped = {stage: toy.checkpoint_path(stage) for stage in ("toy-base", "toy-solar-base")}
     for stage, folder in shipped.items():
         out = tmp_path / "out" / "assets" / stage
         assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in folder.iterdir())
@@ -71,17 +71,26 @@ def test_make_toy_models_builds_every_run_ships_the_first_seed_and_resumes(tmp_p
     assert json.loads((tmp_path / "out" / "data" / "dus_seeds.json").read_text())["seeds"] == runs
 
 
-def test_make_toy_models_prints_a_one_seed_verdict_without_a_spread(capsys):
-    verdict = load_tool("make_toy_models").dus_experiment.verdict
-    one_seed = {"0": {arm: {"accuracy": [0.1, accuracy], "loss": [3.0, loss]}
-                      for arm, accuracy, loss in (("base", 0.5, 2.0), ("up-scaled", 0.62, 1.5), ("further", 0.6, 1.6))}}
-    load_tool("make_toy_models").print_verdict({"verdict": verdict({"seeds": one_seed})})
-    assert capsys.readouterr().out.splitlines()[0] == "paired gain (accuracy points): +2.00; one seed, so no spread"
-
-
 def test_make_toy_models_refuses_bad_sizes(tmp_path):
     result = run_script("tools/make_toy_models.py", "--base-steps", "0", cwd=tmp_path)
     assert result.returncode == 2 and "must be at least 1" in result.stderr.splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_make_lineage_trains_every_stage_measures_them_and_ships_the_average(tmp_path):
+    result = run_script("tools/make_lineage.py", "--sft-steps", "2", "--dpo-steps", "2", "--out", tmp_path / "out",
+                        "--work", tmp_path / "work", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    shipped = tmp_path / "out" / "assets" / "toy-solar-instruct"
+    assert sorted(p.name for p in shipped.iterdir()) == sorted(p.name for p in toy.checkpoint_path("toy-solar-base").iterdir())
+    lineage = json.loads((tmp_path / "out" / "data" / "lineage.json").read_text())
+    stages = load_tool("make_lineage").STAGES
+    assert list(lineage["stages"]) == list(stages) and lineage["recipe"]["sft_steps"] == 2
+    for stage in lineage["stages"].values():
+        assert set(stage["chat"]) == set(load_tool("make_lineage").instruct_data.KINDS)
+        assert 0 <= stage["extraction_rate"] <= 1 and set(stage["h6"]) == {"H6", *load_tool("make_lineage").h6_toy.COLUMNS}
+    assert set(lineage["toy-solar-instruct Q4_K_M"]["h6"]) == set(lineage["stages"]["sft"]["h6"])
+    assert sorted(p.name for p in (tmp_path / "work").iterdir() if p.is_dir()) == sorted(stages[3:])
 
 
 @pytest.mark.slow
