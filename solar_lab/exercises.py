@@ -31,6 +31,8 @@ from solar_lab.architecture import DecoderShape, load_config_dict
 from solar_lab.averaging import linear_average
 from solar_lab.dpo import dpo_loss
 from solar_lab.dus import DusPlan, upscaled_config, upscaled_state_dict
+from solar_lab.h6_toy import choice_result, extract_answer
+from solar_lab.leaderboard import TASKS as COLUMNS
 from solar_lab.sft import encode
 from solar_lab.recipe import RECIPE
 from solar_lab.solar_gguf import bandwidth_bound, pick_quant
@@ -114,6 +116,21 @@ def q4_0_bits_per_weight() -> float:
     return 8 * block_bytes / block_weights
 
 
+GSM8K_REPLY = "Tonin has 9 + 8 = 17 stamps now, not 18."
+"""A reply whose last number is not its answer (notebook 05, exercise 3)."""
+
+
+def lineage() -> dict[str, Any]:
+    """The shipped numbers of tools/make_lineage.py (``data/lineage.json``)."""
+    return json.loads((resources.files("solar_lab") / "data" / "lineage.json").read_text())
+
+
+def lineage_h6_of_instruct() -> float:
+    """The H6 of toy-solar-instruct in the shipped lineage file: the mean of its six task scores."""
+    scores = lineage()["stages"]["toy-solar-instruct"]["h6"]
+    return sum(scores[column] for column in COLUMNS) / len(COLUMNS)
+
+
 EXERCISES: dict[str, Exercise] = {
     # notebook 01
     "m = 4: depth": Exercise(lambda: DusPlan(32, 4).depth, "s = 2·(n − m)"),
@@ -153,6 +170,17 @@ EXERCISES: dict[str, Exercise] = {
     "file for 8 GB": Exercise(file_for_8_gb, "the file's size plus about 2.5 GB must fit in 8 GB"),
     "Q4_0 bits per weight": Exercise(
         q4_0_bits_per_weight, "count the bytes of one block: 2 for the scale plus 32 half-bytes", tolerance=1e-9
+    ),
+    # notebook 05
+    "H6 of toy-solar-instruct": Exercise(
+        lineage_h6_of_instruct, "the mean of the six columns ARC … GSM8K of its row, in percent", tolerance=0.01
+    ),
+    "highest TruthfulQA": Exercise(
+        lambda: max(lineage()["stages"], key=lambda stage: lineage()["stages"][stage]["h6"]["TruthfulQA"]),
+        "compare the TruthfulQA column over the rows of the stages in lineage.json; answer the stage's name",
+    ),
+    "number GSM8K takes": Exercise(
+        lambda: int(extract_answer(GSM8K_REPLY)), "lm-eval's GSM8K filter takes the last integer in the reply"
     ),
 }
 
@@ -200,6 +228,23 @@ def q4_0_cases() -> list[tuple[np.ndarray]]:
     return [(row,) for row in rows]
 
 
+def choice_cases() -> list[tuple[list[float], list[str], int]]:
+    """Multiple-choice items: each choice's summed log-likelihood, the choices, the gold index."""
+    rng = random.Random(5)
+    cases = [([-4.0, -9.0, -6.0], ["Paris.", "Seoul and Lima.", "Oslo."], 1),
+             ([-12.0, -5.0, -5.0, -20.0], ["a", "bb", "cc", "dddd"], 2)]
+    for _ in range(6):
+        choices = ["x" * rng.randint(1, 30) for _ in range(4)]
+        cases.append(([-rng.uniform(1, 40) for _ in choices], choices, rng.randrange(4)))
+    return cases
+
+
+def acc_and_acc_norm(loglikelihoods: list[float], choices: list[str], gold: int) -> tuple[float, float]:
+    """lm-evaluation-harness's ``acc`` and ``acc_norm`` of one item (``h6_toy.choice_result``)."""
+    result = choice_result("item", gold, loglikelihoods, choices)
+    return result.acc, result.acc_norm
+
+
 def q4_0_reference(weights: np.ndarray) -> np.ndarray:
     """gguf's own Q4_0: quantize ``weights`` and read them back as float32."""
     from gguf import GGMLQuantizationType, quants
@@ -222,6 +267,12 @@ CODING: dict[str, CodingExercise] = {
         dpo_cases,
         lambda *logps_and_beta: dpo_loss(*logps_and_beta)[0],
         "−log σ(β·((πc − rc) − (πr − rr))): use torch.nn.functional.logsigmoid for a stable −log σ",
+    ),
+    "acc and acc_norm": CodingExercise(
+        choice_cases,
+        acc_and_acc_norm,
+        "acc: 1.0 if the highest log-likelihood is the gold choice's; acc_norm: the same after dividing each"
+        " log-likelihood by len(choice); ties go to the first choice",
     ),
     "q4_0": CodingExercise(
         q4_0_cases,

@@ -212,11 +212,54 @@ QUIZZES: dict[str, tuple[Question, ...]] = {
             "then “### Assistant:” and a newline.",
         ),
     ),
+    "05": (
+        Question(
+            "How does lm-evaluation-harness score a multiple-choice item such as ARC?",
+            (
+                "It generates an answer and compares the text with the gold choice",
+                "It sums each choice's token log-probabilities and takes the largest",
+                "It asks the model for the letter of the best choice",
+            ),
+            1,
+            "Each choice is appended to the context; acc takes the choice with the highest summed log-probability.",
+        ),
+        Question(
+            "When do acc and acc_norm disagree?",
+            (
+                "When length decides: the best sum and the best sum per character differ",
+                "When the model is not sure, so acc_norm averages over several runs",
+                "Only on GSM8K, whose answers are numbers",
+            ),
+            0,
+            "acc_norm divides each choice's log-likelihood by its length in characters before picking.",
+        ),
+        Question(
+            "Why does every task of H6 in miniature hold only items whose text never appeared in training?",
+            (
+                "To make the tasks harder than the real H6",
+                "So a score measures what a model learned, not text it memorised",
+                "Because lm-evaluation-harness refuses items that appear in a training set",
+            ),
+            1,
+            "A held-out item tests knowledge and skill; a training item could be answered by recall of its text.",
+        ),
+        Question(
+            "The paper averaged two DPO candidates (0.5/0.5) for SOLAR-10.7B-Instruct. Why can averaging work at all?",
+            (
+                "Two fine-tunes of one parent stay close, so points between them work too",
+                "Averaging doubles the number of parameters",
+                "The two candidates were trained on the same data and seed: they are identical",
+            ),
+            0,
+            "Both candidates start from the same instruction-tuned model and move little; their average often keeps "
+            "what each learned.",
+        ),
+    ),
 }
 
 
 def questions(notebook: str) -> tuple[Question, ...]:
-    """The questions of one notebook ("01" to "04"); raises ValueError for an unknown id."""
+    """The questions of one notebook ("01" to "05"); raises ValueError for an unknown id."""
     if notebook not in QUIZZES:
         raise ValueError(f"no quiz for notebook {notebook!r}; valid ids: {', '.join(QUIZZES)}")
     return QUIZZES[notebook]

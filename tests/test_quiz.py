@@ -16,7 +16,7 @@ def right_answers(notebook: str) -> list[int]:
 
 
 def test_every_notebook_has_three_or_four_well_formed_questions():
-    assert list(quiz.QUIZZES) == ["01", "02", "03", "04"]
+    assert list(quiz.QUIZZES) == ["01", "02", "03", "04", "05"]
     for questions in quiz.QUIZZES.values():
         assert 3 <= len(questions) <= 4
         assert len({question.text for question in questions}) == len(questions)
@@ -54,8 +54,8 @@ def test_feedback_explains_a_right_answer_and_encourages_after_a_wrong_one():
 
 
 def test_an_unknown_notebook_id_names_the_valid_ones():
-    for call in (lambda: quiz.show("05"), lambda: quiz.grade("5", [])):
-        with pytest.raises(ValueError, match=r"valid ids: 01, 02, 03, 04$"):
+    for call in (lambda: quiz.show("06"), lambda: quiz.grade("5", [])):
+        with pytest.raises(ValueError, match=r"valid ids: 01, 02, 03, 04, 05$"):
             call()
 
 
