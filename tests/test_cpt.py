@@ -86,6 +86,7 @@ def two_processes(inputs, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow  # torchrun starts two processes: tens of seconds
 def test_two_processes_follow_the_one_process_loss_curve(one_process, two_processes):
     one, two = progress(one_process)["losses"], progress(two_processes)["losses"]
     assert len(one) == len(two) == STEPS and one[-1] < one[0] - 0.5  # it learns
@@ -94,6 +95,7 @@ def test_two_processes_follow_the_one_process_loss_curve(one_process, two_proces
     assert all(torch.allclose(final_one[name], final_two[name], atol=1e-4) for name in final_one)
 
 
+@pytest.mark.slow  # torchrun starts two processes: tens of seconds
 def test_each_process_holds_half_of_the_parameters_as_the_memory_plan_says(inputs, two_processes):
     shape = read_config(inputs[0], DecoderShape.from_config)[1]
     held = progress(two_processes)["parameters_per_process"]
@@ -102,6 +104,7 @@ def test_each_process_holds_half_of_the_parameters_as_the_memory_plan_says(input
     assert all(abs(4 * count - planned) / planned < 0.01 for count in held)
 
 
+@pytest.mark.slow  # torchrun starts two processes: tens of seconds
 def test_the_export_is_an_ordinary_checkpoint_that_export_gguf_reads(inputs, two_processes, tmp_path, capsys):
     exported = two_processes / "model"
     assert sorted(path.name for path in exported.iterdir()) == sorted(path.name for path in inputs[0].iterdir())
@@ -124,6 +127,7 @@ def kill_after_first_save(args: list[str]) -> None:
     launcher.stdout.close()
 
 
+@pytest.mark.slow  # torchrun starts two processes: tens of seconds
 def test_a_killed_run_resumes_to_exactly_the_weights_of_an_uninterrupted_one(inputs, two_processes, tmp_path):
     model, data = inputs
     out = tmp_path / "run"
@@ -225,6 +229,7 @@ def test_bad_input_gets_one_line_and_loses_nothing(case, message, inputs, one_pr
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.slow  # torchrun starts two processes: tens of seconds
 def test_more_processes_than_blocks_is_said_once(inputs, tmp_path):
     model, data = inputs
     one_block = write_lines(tmp_path / "short.txt", ["Kalo mi ten arsu vinde."])

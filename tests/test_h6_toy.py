@@ -250,6 +250,7 @@ def test_a_gguf_file_scores_every_item_as_pytorch_does(tmp_path, tasks, tokenize
     assert set(h6_toy.evaluate(path, tokenizer, {"GSM8K": Task("GSM8K", tasks["GSM8K"].rows[:3])})) == {"H6", "GSM8K"}
 
 
+@pytest.mark.slow
 def test_the_lineage_file_holds_what_the_shipped_instruct_model_scores(tasks, tokenizer):
     lineage = json.loads((resources.files("solar_lab") / "data" / "lineage.json").read_text())
     assert list(lineage["stages"]) == ["toy-base", "merged", "toy-solar-base", "sft", "dpo-v1", "dpo-v2", "toy-solar-instruct"]
