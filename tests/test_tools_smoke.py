@@ -71,6 +71,7 @@ def test_make_toy_models_builds_every_run_ships_the_first_seed_and_resumes(tmp_p
     assert json.loads((tmp_path / "out" / "data" / "dus_seeds.json").read_text())["seeds"] == runs
 
 
+@pytest.mark.slow  # starts the tool in a fresh Python: several seconds
 def test_make_toy_models_refuses_bad_sizes(tmp_path):
     result = run_script("tools/make_toy_models.py", "--base-steps", "0", cwd=tmp_path)
     assert result.returncode == 2 and "must be at least 1" in result.stderr.splitlines()[-1]
@@ -128,6 +129,7 @@ def test_colab_sim_layers_a_notebook_environment_on_the_shared_base(tmp_path):
     assert seen == ["base", str(tmp_path / "notebook")]  # sees the base's packages, installs into itself
 
 
+@pytest.mark.slow  # starts the tool in a fresh Python: several seconds
 def test_tokens_per_second_times_every_engine(tmp_path):
     result = run_script("benchmarks/tokens_per_second.py", "--tokens", "4", "--repeats", "1", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
