@@ -131,6 +131,12 @@ def lineage_h6_of_instruct() -> float:
     return sum(scores[column] for column in COLUMNS) / len(COLUMNS)
 
 
+def highest_truthfulqa() -> str:
+    """The stage of the shipped lineage file with the highest TruthfulQA score."""
+    stages = lineage()["stages"]
+    return max(stages, key=lambda stage: stages[stage]["h6"]["TruthfulQA"])
+
+
 EXERCISES: dict[str, Exercise] = {
     # notebook 01
     "m = 4: depth": Exercise(lambda: DusPlan(32, 4).depth, "s = 2·(n − m)"),
@@ -176,7 +182,7 @@ EXERCISES: dict[str, Exercise] = {
         lineage_h6_of_instruct, "the mean of the six columns ARC … GSM8K of its row, in percent", tolerance=0.01
     ),
     "highest TruthfulQA": Exercise(
-        lambda: max(lineage()["stages"], key=lambda stage: lineage()["stages"][stage]["h6"]["TruthfulQA"]),
+        highest_truthfulqa,
         "compare the TruthfulQA column over the rows of the stages in lineage.json; answer the stage's name",
     ),
     "number GSM8K takes": Exercise(

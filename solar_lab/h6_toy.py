@@ -528,19 +528,15 @@ def gguf_loglikelihoods(path: str | Path, tokenizer: PreTrainedTokenizerBase, pa
 
 def gguf_generate(path: str | Path, tokenizer: PreTrainedTokenizerBase, contexts: list[str],
                   max_new_tokens: int = MAX_NEW_TOKENS) -> list[str]:
-    """``generate`` by llama.cpp from a GGUF file: greedy, cut at the first stop sequence."""
+    """``generate`` by llama.cpp from a GGUF file: greedy (``chat.stream_tokens``), cut at the first stop sequence."""
+    from solar_lab.chat import stream_tokens
     from solar_lab.gguf_file import load_model
 
-    encoded = [tokenizer(context)["input_ids"] for context in contexts]
+    width = max(len(tokenizer(context)["input_ids"]) for context in contexts)
     texts = []
-    with load_model(path, n_ctx=max(map(len, encoded)) + max_new_tokens) as llm:
-        for ids in encoded:
-            llm.reset()
-            new_tokens = []
-            for token in llm.generate(ids, temp=0.0):
-                if token == llm.token_eos() or len(new_tokens) == max_new_tokens:
-                    break
-                new_tokens.append(token)
+    with load_model(path, n_ctx=width + max_new_tokens) as llm:
+        for context in contexts:
+            new_tokens = [token for token, _ in stream_tokens(llm, context, max_new_tokens)]
             text = tokenizer.decode(new_tokens, skip_special_tokens=True)
             for stop in STOP:
                 text = text.split(stop)[0]

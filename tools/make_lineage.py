@@ -29,7 +29,6 @@ import json
 import math
 import os
 import platform
-import shutil
 import sys
 import tempfile
 import time
@@ -41,30 +40,18 @@ from transformers.utils import logging as transformers_logging
 
 from solar_lab import dpo, h6_toy, instruct_data, preference_eval, sft, toy
 from solar_lab.averaging import linear_average
-from solar_lab.checkpoint_upscale import publish
 from solar_lab.dus import depth_upscale
 from solar_lab.gguf_export import export_gguf
 from solar_lab.quantize import quantize
 from solar_lab.recipe import RECIPE, ToyRecipe
-from solar_lab.tokenizer import TOKENIZER_FILES
+
+from make_toy_models import save_model, ship_folder, write_json  # tools/ is on sys.path: the script's own folder
 
 ROOT = Path(__file__).resolve().parents[1] / "solar_lab"
 WORK = ROOT.parent / "build" / "lineage"
 RESULT = "lineage.json"
 STAGES = ("toy-base", "merged", "toy-solar-base", "sft", "dpo-v1", "dpo-v2", "toy-solar-instruct")
 """Every stage measured, in lineage order; the last one ships."""
-
-
-def save(model: PreTrainedModel, out: Path) -> None:
-    """bf16 weights, config and the shipped tokenizer's files in ``out``, swapped in whole."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(dir=out.parent, prefix=out.name + "."))
-    copy.deepcopy(model).to("cpu", torch.bfloat16).save_pretrained(scratch)  # a copy: .to() changes a model in place
-    for name in TOKENIZER_FILES:
-        shutil.copy(toy.checkpoint_path("toy-solar-base") / name, scratch / name)
-    for file in scratch.iterdir():
-        file.chmod(0o644)
-    publish(scratch, out, force=True)
 
 
 def as_shipped(model: PreTrainedModel) -> PreTrainedModel:
@@ -98,7 +85,7 @@ def train(recipe: ToyRecipe, work: Path, device: str) -> dict[str, PreTrainedMod
                                            recipe.average_ratio))
     models["toy-solar-instruct"] = as_shipped(average)
     for name, model in models.items():
-        save(model, work / name)
+        save_model(model, toy.checkpoint_path("toy-solar-base"), work / name)
     return models
 
 
@@ -133,12 +120,6 @@ def measure(models: dict[str, PreTrainedModel], work: Path) -> dict:
     return result
 
 
-def write_json(path: Path, value: dict) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(value, indent=1) + "\n")
-    os.replace(temporary, path)
-
-
 def build(recipe: ToyRecipe, work: Path, device: str) -> dict:
     start = time.perf_counter()
     models = train(recipe, work, device)
@@ -169,10 +150,7 @@ def main() -> int:
     result = build(recipe, args.work, args.device)
     (args.out / "assets").mkdir(parents=True, exist_ok=True)
     (args.out / "data").mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(dir=args.out / "assets", prefix="toy-solar-instruct.")) / "model"
-    shutil.copytree(args.work / "toy-solar-instruct", scratch)
-    publish(scratch, args.out / "assets" / "toy-solar-instruct", force=True)
-    scratch.parent.rmdir()
+    ship_folder(args.work / "toy-solar-instruct", args.out / "assets" / "toy-solar-instruct")
     write_json(args.out / "data" / RESULT, result)
     print(f"wrote {args.out / 'assets' / 'toy-solar-instruct'} and {args.out / 'data' / RESULT}")
     return 0

@@ -25,6 +25,7 @@ written under temporary names and renamed at the end.
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import math
@@ -109,9 +110,10 @@ def run_job(recipe: ToyRecipe, seed: int, arm: str, work: Path, threads: int, de
 
 
 def save_model(model: PreTrainedModel, tokenizer_folder: Path, out: Path) -> None:
-    """bf16 weights, config and the tokenizer's files in ``out``, swapped in whole."""
+    """bf16 weights, config and the tokenizer's files in ``out``, swapped in whole; ``model`` stays as it is."""
+    out.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=out.parent, prefix=out.name + "."))
-    model.to("cpu", torch.bfloat16).save_pretrained(scratch)
+    copy.deepcopy(model).to("cpu", torch.bfloat16).save_pretrained(scratch)  # a copy: .to() changes a model in place
     for name in TOKENIZER_FILES:
         shutil.copy(tokenizer_folder / name, scratch / name)
     for file in scratch.iterdir():
@@ -183,12 +185,16 @@ def ship(work: Path, result: dict, root: Path) -> None:
     (root / "assets").mkdir(parents=True, exist_ok=True)
     (root / "data").mkdir(parents=True, exist_ok=True)
     for stage, job in SHIPPED.items():
-        out = root / "assets" / stage
-        scratch = out.with_name(stage + ".tmp")
-        shutil.rmtree(scratch, ignore_errors=True)
-        shutil.copytree(work / f"seed-{first}" / job, scratch)
-        publish(scratch, out, force=True)
+        ship_folder(work / f"seed-{first}" / job, root / "assets" / stage)
     write_json(root / "data" / RESULT, result)
+
+
+def ship_folder(source: Path, out: Path) -> None:
+    """A copy of ``source`` swapped in as ``out``."""
+    scratch = out.with_name(out.name + ".tmp")
+    shutil.rmtree(scratch, ignore_errors=True)
+    shutil.copytree(source, scratch)
+    publish(scratch, out, force=True)
 
 
 def main() -> int:
